@@ -1,0 +1,1 @@
+"""Billing engine (DESIGN §2, §6): orders, splitting, payment providers, refunds, invoices. Built in a later issue."""

@@ -1,0 +1,90 @@
+"""Pages every tenant site has: home, login/logout, invitation acceptance, the staff console shell."""
+
+from django import forms
+from django.contrib import messages
+from django.contrib.auth import login
+from django.contrib.auth.views import LoginView, LogoutView
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+
+from shared.accounts.services import InvitationError, invitation_accept, invitation_get_usable
+from shared.models import AuditEntry
+from shared.permissions import staff_required
+
+
+def home(request: HttpRequest) -> HttpResponse:
+    return render(request, "shared/home.html")
+
+
+def ping(request: HttpRequest) -> HttpResponse:
+    """The smallest tenant page: which association answered. Used by probes and `make bench`."""
+    return JsonResponse({"association": request.tenant.slug, "ok": True})
+
+
+class SiteLoginView(LoginView):
+    template_name = "registration/login.html"
+    redirect_authenticated_user = True
+
+
+class SiteLogoutView(LogoutView):
+    pass
+
+
+class InvitationAcceptForm(forms.Form):
+    username = forms.CharField(label="登录名", max_length=64)
+    name = forms.CharField(label="姓名", max_length=100, required=False)
+    password = forms.CharField(label="密码", widget=forms.PasswordInput, min_length=8)
+    password_again = forms.CharField(label="再次输入密码", widget=forms.PasswordInput)
+
+    def clean(self):
+        data = super().clean()
+        if data.get("password") and data.get("password") != data.get("password_again"):
+            self.add_error("password_again", "两次输入的密码不一致")
+        return data
+
+
+def invitation_accept_view(request: HttpRequest, token: str) -> HttpResponse:
+    invitation = invitation_get_usable(token=token)
+    if invitation is None:
+        return render(request, "shared/invitation_invalid.html", status=404)
+    form = InvitationAcceptForm(request.POST or None, initial={"name": invitation.name})
+    if request.method == "POST" and form.is_valid():
+        try:
+            user = invitation_accept(
+                token=token,
+                username=form.cleaned_data["username"],
+                password=form.cleaned_data["password"],
+                name=form.cleaned_data["name"],
+            )
+        except InvitationError as error:
+            form.add_error(None, error.message)
+        else:
+            login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+            messages.success(request, "账户已创建，欢迎使用。")
+            return redirect("console:home" if user.is_association_staff else "home")
+    return render(request, "shared/invitation_accept.html", {"form": form, "invitation": invitation})
+
+
+@staff_required()
+def console_home(request: HttpRequest) -> HttpResponse:
+    from tenant_configs.selectors import rules_current_version
+
+    return render(
+        request,
+        "console/home.html",
+        {
+            "console_section": "home",
+            "rules_version": rules_current_version(),
+            "recent_audit": AuditEntry.objects.all()[:10],
+        },
+    )
+
+
+@staff_required("admin")
+def console_audit(request: HttpRequest) -> HttpResponse:
+    entries = AuditEntry.objects.all()[:200]
+    return render(
+        request,
+        "console/audit.html",
+        {"console_section": "audit", "entries": entries},
+    )

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class TenantConfigsConfig(AppConfig):
+    name = "tenant_configs"
+    verbose_name = "协会规则"
