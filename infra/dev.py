@@ -106,6 +106,14 @@ def _manage(env: dict[str, str], *arguments: str) -> None:
     subprocess.run([sys.executable, "manage.py", *arguments], env=env, cwd=ROOT, check=True)
 
 
+def _wait_for_port(port: int, children: list[subprocess.Popen], timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and all(child.poll() is None for child in children):
+        if _port_answers("127.0.0.1", port):
+            return
+        time.sleep(0.3)
+
+
 def command_run(args: argparse.Namespace) -> int:
     env, server = resolve_environment(probe_local=False)
     env.setdefault("DEBUG", "1")
@@ -114,7 +122,14 @@ def command_run(args: argparse.Namespace) -> int:
     try:
         _manage(env, "migrate_schemas", "--shared", "-v", "0")
         _manage(env, "migrate_schemas", "--tenant", "-v", "0")
-        _manage(env, "demo_setup", "--port", str(args.port))
+        urls = subprocess.run(
+            [sys.executable, "manage.py", "demo_setup", "--port", str(args.port)],
+            env=env,
+            cwd=ROOT,
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
         (VAR / "celery" / "queue").mkdir(parents=True, exist_ok=True)
         (VAR / "celery" / "processed").mkdir(parents=True, exist_ok=True)
         celery = [sys.executable, "-m", "celery", "-A", "shared"]
@@ -126,9 +141,11 @@ def command_run(args: argparse.Namespace) -> int:
         for name, command in commands.items():
             children.append(subprocess.Popen(command, env=env, cwd=ROOT, start_new_session=True))
             print(f"[dev] started {name} (pid {children[-1].pid})", flush=True)
-        print(
-            f"[dev] broker: {'Redis ' + env['REDIS_URL'] if env.get('REDIS_URL') else 'filesystem (var/celery)'}"
-        )
+        _wait_for_port(args.port, children)
+        # First usage figures for the operator console now, not at beat's first 10-minute tick.
+        _manage(env, "shell", "-c", "from tenants.tasks import usage_collect_all; usage_collect_all.delay()")
+        broker = "Redis " + env["REDIS_URL"] if env.get("REDIS_URL") else "filesystem (var/celery)"
+        print(f"\n[dev] ready; Celery broker: {broker}\n\n{urls}", flush=True)
         print("[dev] Ctrl-C stops the web server, worker, beat and the embedded database.", flush=True)
         while all(child.poll() is None for child in children):
             time.sleep(0.5)
@@ -166,7 +183,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if getattr(args, "command", None) and args.command[0] == "--":
         args.command = args.command[1:]
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    # Ctrl-C and SIGTERM both stop everything (a shell may start us with SIGINT ignored).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     return args.handler(args)
 
 

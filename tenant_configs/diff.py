@@ -81,7 +81,9 @@ def _identity_key(old: list[dict[str, Any]], new: list[dict[str, Any]]) -> str |
     return None
 
 
-def _diff_table_lists(old: list[dict[str, Any]], new: list[dict[str, Any]], path: str, changes: list[RulesChange]) -> None:
+def _diff_table_lists(
+    old: list[dict[str, Any]], new: list[dict[str, Any]], path: str, changes: list[RulesChange]
+) -> None:
     name = _identity_key(old, new)
     if name is None:
         for index in range(max(len(old), len(new))):

@@ -106,7 +106,9 @@ def _describe_os_error(error: OSError | UnicodeDecodeError) -> str:
     return error.strerror or type(error).__name__
 
 
-_TOML_POSITION = re.compile(r"^(?P<message>.*?) \(at (?:line (?P<line>\d+), column (?P<column>\d+)|end of document)\)$")
+_TOML_POSITION = re.compile(
+    r"^(?P<message>.*?) \(at (?:line (?P<line>\d+), column (?P<column>\d+)|end of document)\)$"
+)
 
 
 def _syntax_problem(source: str, text: str, error: tomllib.TOMLDecodeError) -> RulesProblem:
@@ -119,7 +121,9 @@ def _syntax_problem(source: str, text: str, error: tomllib.TOMLDecodeError) -> R
     expected = f"valid TOML ({reason[:1].lower()}{reason[1:]})"
     lines = text.split("\n")
     if match["line"] is None:
-        return RulesProblem(source, f"line {len(lines)}, column {len(lines[-1]) + 1}", expected, "end of document")
+        return RulesProblem(
+            source, f"line {len(lines)}, column {len(lines[-1]) + 1}", expected, "end of document"
+        )
     line_number, column = int(match["line"]), int(match["column"])
     rest = lines[line_number - 1][column - 1 :].strip() if line_number <= len(lines) else ""
     found = show_value(rest, limit=40) if rest else "end of line"
@@ -237,14 +241,14 @@ def _union_members(annotation: Any) -> tuple[Any, ...]:
 
 
 def rules_to_data(rules: Rules) -> dict[str, Any]:
-    """JSON-serialisable form, as stored in a published rules version; `load_rules_data` reads it back."""
-    return rules.model_dump(mode="json")
+    """JSON-serialisable form, as stored in a published rules version; `load_rules_data` reads it back.
+
+    Unset optional tables (a missing photo spec, a field without `shown_if`) are left out rather than
+    written as null, so the data is also valid TOML data (TOML has no null) and loads back to equal rules.
+    """
+    return rules.model_dump(mode="json", exclude_none=True)
 
 
 def rules_to_toml(rules: Rules) -> str:
-    """The normalised rules file: every setting spelled out, in schema order.
-
-    TOML has no null, so unset optional tables (a missing photo spec) are left out; loading the text gives
-    back equal rules.
-    """
-    return tomli_w.dumps(rules.model_dump(mode="json", exclude_none=True))
+    """The normalised rules file: every setting spelled out, in schema order."""
+    return tomli_w.dumps(rules_to_data(rules))

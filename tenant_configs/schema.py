@@ -23,7 +23,16 @@ from dataclasses import dataclass
 from enum import Enum, StrEnum
 from typing import Annotated, Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    StrictStr,
+    model_validator,
+)
 
 # ---------------------------------------------------------------------------------------------------------
 # Contradictions: how cross-field checks report the offending field
@@ -105,9 +114,9 @@ class _Findings:
     def __init__(self) -> None:
         self.items: list[Contradiction] = []
 
-    def add(self, path: KeyPath, expected: str, found: Any = NOTHING, *, shown: bool = False) -> None:
-        """`found` is shown with repr unless it already is display text (`shown=True` or NOTHING)."""
-        text = found if shown or found is NOTHING else show_value(found)
+    def add(self, path: KeyPath, expected: str, found: Any = NOTHING) -> None:
+        """`found` is the offending value (rendered by `show_value`); omitted, the value is missing."""
+        text = NOTHING if found is NOTHING else show_value(found)
         self.items.append(Contradiction(path=path, expected=expected, found=text))
 
     def require(self, model: BaseModel, *names: str) -> None:
@@ -439,7 +448,9 @@ class CertificateCondition(StrEnum):
     AFTER_MEMBERSHIP_PAYMENT = "after_membership_payment"
 
 
-PAYMENT_CONDITIONS = frozenset({CertificateCondition.AFTER_PAYMENT, CertificateCondition.AFTER_PAYMENT_APPROVAL})
+PAYMENT_CONDITIONS = frozenset(
+    {CertificateCondition.AFTER_PAYMENT, CertificateCondition.AFTER_PAYMENT_APPROVAL}
+)
 NUMBERING_PLACEHOLDERS = ("year", "seq", "program")
 
 
@@ -482,9 +493,12 @@ class DocumentSpec(RulesModel):
     key: Code = Field("", description="资料标识")
     label: Text = Field("", description="资料名称")
     required: StrictBool = Field(True, description="是否必传")
-    formats: tuple[DocumentFormat, ...] = Field((DocumentFormat.JPG, DocumentFormat.PNG), description="允许格式")
+    formats: tuple[DocumentFormat, ...] = Field(
+        (DocumentFormat.JPG, DocumentFormat.PNG), description="允许格式"
+    )
     allowed_pixel_sizes: tuple[PixelSize, ...] = Field(
-        (), description="允许的像素尺寸（宽×高）列表，如 [[295, 413], [658, 926]]；为空则不限或按最小/最大尺寸"
+        (),
+        description="允许的像素尺寸（宽×高）列表，如 [[295, 413], [658, 926]]；为空则不限或按最小/最大尺寸",
     )
     min_width: Count = Field(0, description="最小宽度（像素，0 不限）")
     min_height: Count = Field(0, description="最小高度（像素，0 不限）")
@@ -514,7 +528,11 @@ class DocumentSpec(RulesModel):
                 findings.add((low,), f"at most {high} ({getattr(self, high)})", getattr(self, low))
         image_checks = self.allowed_pixel_sizes or has_range or self.white_background or self.color_required
         if self.formats and image_checks and not IMAGE_FORMATS.intersection(self.formats):
-            findings.add(("formats",), "an image format (jpg or png) for pixel, colour or background checks", self.formats)
+            findings.add(
+                ("formats",),
+                "an image format (jpg or png) for pixel, colour or background checks",
+                self.formats,
+            )
         findings.raise_if_any()
         return self
 
@@ -536,7 +554,9 @@ class IdentityRules(RulesModel):
         CompanyAccountCreation.SELF_REGISTRATION, description="企业账户开通方式：自行注册 / 协会分配"
     )
     company_documents: tuple[DocumentSpec, ...] = Field((), description="企业须上传的资料（如营业执照）")
-    real_name_verification: RealNameVerification = Field(RealNameVerification.NONE, description="个人实名认证")
+    real_name_verification: RealNameVerification = Field(
+        RealNameVerification.NONE, description="个人实名认证"
+    )
     person_login_requires_company_approval: StrictBool = Field(
         False, description="个人注册后须经所在企业审核才能登录"
     )
@@ -572,7 +592,11 @@ class IdentityRules(RulesModel):
         findings.unique_values(self.extra_profile_fields, ("extra_profile_fields",))
         findings.unique(self.company_documents, "key", ("company_documents",))
         if self.company_documents and not self.companies_enabled:
-            findings.add(("company_documents",), "no company documents when there are no company logins", self.company_documents)
+            findings.add(
+                ("company_documents",),
+                "no company documents when there are no company logins",
+                self.company_documents,
+            )
         if self.person_login_requires_company_approval and not self.companies_enabled:
             findings.add(
                 ("person_login_requires_company_approval",),
@@ -630,12 +654,16 @@ class TrainingInstitution(RulesModel):
 
 
 class OrganizationRules(RulesModel):
-    enrolment_scope: EnrolmentScopeKind = Field(EnrolmentScopeKind.NONE, description="报名范围：无 / 分会 / 地区 / 地市+培训机构")
+    enrolment_scope: EnrolmentScopeKind = Field(
+        EnrolmentScopeKind.NONE, description="报名范围：无 / 分会 / 地区 / 地市+培训机构"
+    )
     units: tuple[Unit, ...] = Field((), description="分会、地区或地市")
     institutions: tuple[TrainingInstitution, ...] = Field((), description="培训机构")
     person_must_belong_to_company: StrictBool = Field(False, description="个人须加入企业才能报名")
     company_join_approval_required: StrictBool = Field(False, description="个人加入企业须经企业审核")
-    company_must_join_unit: StrictBool = Field(False, description="企业须申请加入分会后才能为其人员报名该分会的培训")
+    company_must_join_unit: StrictBool = Field(
+        False, description="企业须申请加入分会后才能为其人员报名该分会的培训"
+    )
     company_manages_people: StrictBool = Field(
         False, description="企业可直接添加、绑定已注册学员或批量导入人员（Excel）并批量上传照片"
     )
@@ -648,17 +676,29 @@ class OrganizationRules(RulesModel):
         wanted_kind = UNIT_KIND_FOR_SCOPE.get(self.enrolment_scope)
         if wanted_kind is None:
             if self.units:
-                findings.add(("units",), "no units when enrolment_scope is none", [unit.code for unit in self.units])
+                findings.add(
+                    ("units",), "no units when enrolment_scope is none", [unit.code for unit in self.units]
+                )
         else:
             if not self.units:
-                findings.add(("units",), f"at least one unit of kind {wanted_kind} (enrolment_scope is {self.enrolment_scope})", [])
+                findings.add(
+                    ("units",),
+                    f"at least one unit of kind {wanted_kind} (enrolment_scope is {self.enrolment_scope})",
+                    [],
+                )
             for index, unit in enumerate(self.units):
                 if unit.kind != wanted_kind:
                     findings.add(
-                        ("units", index, "kind"), f"{wanted_kind} (enrolment_scope is {self.enrolment_scope})", unit.kind
+                        ("units", index, "kind"),
+                        f"{wanted_kind} (enrolment_scope is {self.enrolment_scope})",
+                        unit.kind,
                     )
         if self.enrolment_scope == EnrolmentScopeKind.CITIES_AND_INSTITUTIONS and not self.institutions:
-            findings.add(("institutions",), "at least one training institution (enrolment_scope is cities_and_institutions)", [])
+            findings.add(
+                ("institutions",),
+                "at least one training institution (enrolment_scope is cities_and_institutions)",
+                [],
+            )
         city_codes = {unit.code for unit in self.units if unit.kind == UnitKind.CITY}
         for index, institution in enumerate(self.institutions):
             if institution.city_code and institution.city_code not in city_codes:
@@ -710,7 +750,9 @@ class FormField(RulesModel):
     type: FieldType = Field(FieldType.TEXT, description="类型")
     required: StrictBool = Field(True, description="必填")
     choices: tuple[Choice, ...] = Field((), description="选项（choices_source = inline 时）")
-    choices_source: ChoicesSource = Field(ChoicesSource.INLINE, description="选项来源：规则内 / 期次 / 单位 / 培训机构")
+    choices_source: ChoicesSource = Field(
+        ChoicesSource.INLINE, description="选项来源：规则内 / 期次 / 单位 / 培训机构"
+    )
     document: Code = Field("", description="file 类型字段对应的资料（documents 中的 key）")
     profile_field: ProfileField | None = Field(None, description="对应的个人资料字段（预填并按锁定规则只读）")
     shown_if: FieldCondition | None = Field(None, description="显示条件")
@@ -724,11 +766,17 @@ class FormField(RulesModel):
         if is_choice and self.choices_source == ChoicesSource.INLINE and not self.choices:
             findings.add(("choices",), f"at least one choice for a {self.type} field", [])
         if not is_choice and self.choices:
-            findings.add(("choices",), f"no choices for a {self.type} field", [choice.value for choice in self.choices])
+            findings.add(
+                ("choices",), f"no choices for a {self.type} field", [choice.value for choice in self.choices]
+            )
         if not is_choice and self.choices_source != ChoicesSource.INLINE:
             findings.add(("choices_source",), f"inline for a {self.type} field", self.choices_source)
         if is_choice and self.choices_source != ChoicesSource.INLINE and self.choices:
-            findings.add(("choices",), f"no inline choices when choices_source is {self.choices_source}", [c.value for c in self.choices])
+            findings.add(
+                ("choices",),
+                f"no inline choices when choices_source is {self.choices_source}",
+                [c.value for c in self.choices],
+            )
         findings.unique(self.choices, "value", ("choices",))
         if self.type == FieldType.FILE and not self.document:
             findings.add(("document",), "the key of one of this program's documents (type is file)")
@@ -776,7 +824,9 @@ class WizardStep(RulesModel):
 class ProgramPrice(RulesModel):
     fee_fen: Fen = Field(0, description="培训费（分）")
     materials_fee_fen: Fen = Field(0, description="培训资料费（分）")
-    materials_policy: MaterialsPolicy = Field(MaterialsPolicy.NONE, description="培训资料：无 / 自愿选购 / 必须（快递寄送）")
+    materials_policy: MaterialsPolicy = Field(
+        MaterialsPolicy.NONE, description="培训资料：无 / 自愿选购 / 必须（快递寄送）"
+    )
 
     @property
     def total_with_materials_fen(self) -> int:
@@ -803,7 +853,9 @@ class ProgramRules(RulesModel):
     channel: EnrolmentChannel = Field(EnrolmentChannel.SELF_ONLY, description="报名渠道")
     unit_codes: tuple[Code, ...] = Field((), description="开设该项目的单位（为空表示全部）")
     members_only: StrictBool = Field(False, description="仅会员（含企业已推荐的新会员）可报名")
-    one_enrolment_per_person: StrictBool = Field(True, description="同一项目每人只能报名一次（无论企业报名还是个人报名）")
+    one_enrolment_per_person: StrictBool = Field(
+        True, description="同一项目每人只能报名一次（无论企业报名还是个人报名）"
+    )
     wizard_steps: tuple[WizardStep, ...] = Field((), description="分步报名的步骤（为空则为单页表单）")
     fields: tuple[FormField, ...] = Field((), description="报名表字段")
     documents: tuple[DocumentSpec, ...] = Field((), description="须上传的资料")
@@ -879,7 +931,9 @@ class ProgramRules(RulesModel):
                     )
                 elif target.type == FieldType.YES_NO:
                     if condition.equals not in YES_NO_VALUES:
-                        findings.add(("fields", index, "shown_if", "equals"), "'yes' or 'no'", condition.equals)
+                        findings.add(
+                            ("fields", index, "shown_if", "equals"), "'yes' or 'no'", condition.equals
+                        )
                 elif target.type in CHOICE_FIELD_TYPES and target.choices_source == ChoicesSource.INLINE:
                     values = [choice.value for choice in target.choices]
                     if condition.equals not in values:
@@ -920,7 +974,9 @@ class ProgramRules(RulesModel):
             items = getattr(self, list_name)
             for index, item in enumerate(items):
                 if item.key in keys and item.key not in placed[list_name]:
-                    findings.add((list_name, index, "key"), "an item placed in one of the wizard_steps", item.key)
+                    findings.add(
+                        (list_name, index, "key"), "an item placed in one of the wizard_steps", item.key
+                    )
 
 
 class ApplicationStatusLabels(RulesModel):
@@ -959,7 +1015,9 @@ class OfflineTransferRules(RulesModel):
     proof_required: StrictBool = Field(False, description="须上传转账凭证")
     deadline_hours: Count = Field(0, description="下单后须在多少小时内汇款，超时自动取消（0 不限）")
     proof_suspends_deadline: StrictBool = Field(False, description="上传凭证后暂停自动取消，等待财务确认")
-    reference_prefix: StrictStr = Field("", pattern=r"^[A-Z]{0,4}$", description="汇款附言编号前缀（大写字母）")
+    reference_prefix: StrictStr = Field(
+        "", pattern=r"^[A-Z]{0,4}$", description="汇款附言编号前缀（大写字母）"
+    )
 
 
 class InvoiceCapRules(RulesModel):
@@ -1038,7 +1096,11 @@ class BillingRules(RulesModel):
         findings.unique_values(self.invoice_types.online, ("invoice_types", "online"))
         findings.unique_values(self.invoice_types.offline_transfer, ("invoice_types", "offline_transfer"))
         if self.invoice_types.online and not self.online_channels:
-            findings.add(("invoice_types", "online"), "no invoice types when no online channel is offered", self.invoice_types.online)
+            findings.add(
+                ("invoice_types", "online"),
+                "no invoice types when no online channel is offered",
+                self.invoice_types.online,
+            )
         if self.refunds.enabled and self.payer == Payer.NONE:
             findings.add(("refunds", "enabled"), "false when payer is none", True)
         findings.raise_if_any()
@@ -1068,7 +1130,11 @@ class BillingRules(RulesModel):
             if getattr(offline, name) == "":
                 findings.add(("offline_transfer", name), "a value (shown to payers making the transfer)")
         if offline.proof_suspends_deadline and offline.deadline_hours == 0:
-            findings.add(("offline_transfer", "proof_suspends_deadline"), "false when deadline_hours is 0 (no deadline)", True)
+            findings.add(
+                ("offline_transfer", "proof_suspends_deadline"),
+                "false when deadline_hours is 0 (no deadline)",
+                True,
+            )
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -1090,11 +1156,15 @@ class MembershipRules(RulesModel):
     fee_per_year_fen: Fen = Field(0, description="会费（分/人/年）")
     period_years: Count = Field(0, description="缴费期（年），一次缴清")
     company_recommendation_required: StrictBool = Field(False, description="须经所在企业推荐")
-    electronic_recommendation: StrictBool = Field(False, description="企业在线电子签章推荐（替代打印盖章扫描发邮件）")
+    electronic_recommendation: StrictBool = Field(
+        False, description="企业在线电子签章推荐（替代打印盖章扫描发邮件）"
+    )
     renewal_by_company: StrictBool = Field(False, description="过期会员由企业推荐续期")
     company_may_roll_back: StrictBool = Field(False, description="协会审批前企业可回退推荐")
     reminder_days_before_expiry: tuple[PositiveCount, ...] = Field((), description="到期前提醒（天）")
-    members_training_price: MembersTrainingPrice = Field(MembersTrainingPrice.FULL, description="会员参加培训：原价 / 免费 / 折扣")
+    members_training_price: MembersTrainingPrice = Field(
+        MembersTrainingPrice.FULL, description="会员参加培训：原价 / 免费 / 折扣"
+    )
     members_training_percent: Annotated[StrictInt, Field(ge=0, le=100)] = Field(
         100, description="会员按原价的百分之几缴费（members_training_price = percent 时）"
     )
@@ -1111,19 +1181,28 @@ class MembershipRules(RulesModel):
         if self.enabled and self.period_years == 0:
             findings.add(("period_years",), "at least 1 year when membership is enabled", 0)
         if not self.enabled and self.members_training_price != MembersTrainingPrice.FULL:
-            findings.add(("members_training_price",), "full when membership is disabled", self.members_training_price)
-        if self.members_training_price == MembersTrainingPrice.PERCENT and not 0 < self.members_training_percent < 100:
+            findings.add(
+                ("members_training_price",), "full when membership is disabled", self.members_training_price
+            )
+        if (
+            self.members_training_price == MembersTrainingPrice.PERCENT
+            and not 0 < self.members_training_percent < 100
+        ):
             findings.add(
                 ("members_training_percent",),
                 "a percentage between 1 and 99 (use free or full otherwise)",
                 self.members_training_percent,
             )
         if self.electronic_recommendation and not self.company_recommendation_required:
-            findings.add(("electronic_recommendation",), "false when company_recommendation_required is false", True)
+            findings.add(
+                ("electronic_recommendation",), "false when company_recommendation_required is false", True
+            )
         if self.renewal_by_company and not self.company_recommendation_required:
             findings.add(("renewal_by_company",), "false when company_recommendation_required is false", True)
         if self.company_may_roll_back and not self.company_recommendation_required:
-            findings.add(("company_may_roll_back",), "false when company_recommendation_required is false", True)
+            findings.add(
+                ("company_may_roll_back",), "false when company_recommendation_required is false", True
+            )
         findings.unique_values(self.reminder_days_before_expiry, ("reminder_days_before_expiry",))
         findings.raise_if_any()
         return self
@@ -1138,7 +1217,9 @@ class VideoPolicy(RulesModel):
     forbid_seek_ahead: StrictBool = Field(True, description="禁止拖动快进（超过已观看位置）")
     resume: StrictBool = Field(True, description="支持断点续看")
     idle_pause_minutes: Count = Field(0, description="每隔多少分钟自动暂停，须点击继续（0 不暂停）")
-    heartbeat_seconds: Annotated[StrictInt, Field(ge=5, le=300)] = Field(15, description="播放进度上报间隔（秒）")
+    heartbeat_seconds: Annotated[StrictInt, Field(ge=5, le=300)] = Field(
+        15, description="播放进度上报间隔（秒）"
+    )
     max_playback_rate: Annotated[StrictFloat, Field(ge=0.5, le=4.0)] = Field(1.0, description="最高播放倍速")
 
 
@@ -1155,7 +1236,9 @@ class LearningRules(RulesModel):
         findings = _Findings()
         if not self.enabled:
             if self.completion_required_before_test_card:
-                findings.add(("completion_required_before_test_card",), "false when learning is disabled", True)
+                findings.add(
+                    ("completion_required_before_test_card",), "false when learning is disabled", True
+                )
             if self.completion_deadline_days_before_test:
                 findings.add(
                     ("completion_deadline_days_before_test",),
@@ -1196,7 +1279,8 @@ class CertificateKindRules(RulesModel):
     condition: CertificateCondition = Field(CertificateCondition.AFTER_APPROVAL, description="发放条件")
     programs: tuple[Code, ...] = Field((), description="适用的培训项目（为空表示全部）")
     numbering_pattern: StrictStr = Field(
-        "{year}{seq:06d}", description="编号规则：{year} 年份、{seq} 序号、{program} 项目编码，如 SC{year}{seq:06d}"
+        "{year}{seq:06d}",
+        description="编号规则：{year} 年份、{seq} 序号、{program} 项目编码，如 SC{year}{seq:06d}",
     )
     validity_years: Count = Field(0, description="有效期（年，0 长期）")
     print_window_days: Count = Field(0, description="可打印天数（自开放打印起，0 不限）")
@@ -1239,7 +1323,9 @@ class ContinuingEducationRules(RulesModel):
         if self.enabled and self.cycle_years == 0:
             findings.add(("cycle_years",), "at least 1 year when continuing education is enabled", 0)
         if not self.enabled and self.keyed_by_certificate_number:
-            findings.add(("keyed_by_certificate_number",), "false when continuing education is disabled", True)
+            findings.add(
+                ("keyed_by_certificate_number",), "false when continuing education is disabled", True
+            )
         findings.raise_if_any()
         return self
 
@@ -1290,7 +1376,9 @@ class Rules(RulesModel):
         raise KeyError(code)
 
     def certificate_kinds_for(self, program_code: str) -> tuple[CertificateKindRules, ...]:
-        return tuple(kind for kind in self.certificates.kinds if not kind.programs or program_code in kind.programs)
+        return tuple(
+            kind for kind in self.certificates.kinds if not kind.programs or program_code in kind.programs
+        )
 
     @model_validator(mode="after")
     def _check(self) -> Self:
@@ -1353,12 +1441,17 @@ class Rules(RulesModel):
                     form_field.profile_field,
                 )
         if program.requires_real_name and self.identity.real_name_verification == RealNameVerification.NONE:
-            findings.add((*here, "requires_real_name"), "false when identity.real_name_verification is none", True)
+            findings.add(
+                (*here, "requires_real_name"), "false when identity.real_name_verification is none", True
+            )
         if program.requires_photo and self.identity.profile_photo is None:
             findings.add((*here, "requires_photo"), "false when identity.profile_photo is not defined", True)
         if program.members_only and not self.membership.enabled:
             findings.add((*here, "members_only"), "false when membership is disabled", True)
-        if program.kind == ProgramKind.CONTINUING_EDUCATION and not self.certificates.continuing_education.enabled:
+        if (
+            program.kind == ProgramKind.CONTINUING_EDUCATION
+            and not self.certificates.continuing_education.enabled
+        ):
             findings.add(
                 (*here, "kind"),
                 "a kind other than continuing_education (certificates.continuing_education is disabled)",
@@ -1370,7 +1463,9 @@ class Rules(RulesModel):
                 findings.add((*here, "price", "fee_fen"), "0 when billing.payer is none", price.fee_fen)
             if price.materials_fee_fen:
                 findings.add(
-                    (*here, "price", "materials_fee_fen"), "0 when billing.payer is none", price.materials_fee_fen
+                    (*here, "price", "materials_fee_fen"),
+                    "0 when billing.payer is none",
+                    price.materials_fee_fen,
                 )
 
     def _check_companies(self, findings: _Findings) -> None:
@@ -1378,7 +1473,12 @@ class Rules(RulesModel):
             return
         reason = "when identity.company_login_methods is empty"
         organizations = self.organizations
-        for name in ("person_must_belong_to_company", "company_join_approval_required", "company_must_join_unit", "company_manages_people"):
+        for name in (
+            "person_must_belong_to_company",
+            "company_join_approval_required",
+            "company_must_join_unit",
+            "company_manages_people",
+        ):
             if getattr(organizations, name):
                 findings.add(("organizations", name), f"false {reason}", True)
         if self.membership.company_recommendation_required:
@@ -1387,9 +1487,17 @@ class Rules(RulesModel):
     def _check_billing(self, findings: _Findings) -> None:
         billing = self.billing
         if billing.payer in (Payer.COMPANY, Payer.COMPANY_OR_STUDENT) and not self.identity.companies_enabled:
-            findings.add(("billing", "payer"), "student or none (identity.company_login_methods is empty)", billing.payer)
+            findings.add(
+                ("billing", "payer"),
+                "student or none (identity.company_login_methods is empty)",
+                billing.payer,
+            )
         if self.membership.enabled and billing.payer == Payer.NONE:
-            findings.add(("billing", "payer"), "someone who pays the membership fees (membership is enabled)", billing.payer)
+            findings.add(
+                ("billing", "payer"),
+                "someone who pays the membership fees (membership is enabled)",
+                billing.payer,
+            )
         for index, channel in enumerate(billing.channels):
             if (
                 channel == PaymentChannel.WECHAT_JSAPI
@@ -1407,13 +1515,30 @@ class Rules(RulesModel):
         for index, kind in enumerate(self.certificates.kinds):
             here: KeyPath = ("certificates", "kinds", index)
             if kind.condition == CertificateCondition.AFTER_LEARNING_COMPLETION and not self.learning.enabled:
-                findings.add((*here, "condition"), "a condition other than after_learning_completion (learning is disabled)", kind.condition)
-            if kind.condition == CertificateCondition.AFTER_MEMBERSHIP_PAYMENT and not self.membership.enabled:
-                findings.add((*here, "condition"), "a condition other than after_membership_payment (membership is disabled)", kind.condition)
+                findings.add(
+                    (*here, "condition"),
+                    "a condition other than after_learning_completion (learning is disabled)",
+                    kind.condition,
+                )
+            if (
+                kind.condition == CertificateCondition.AFTER_MEMBERSHIP_PAYMENT
+                and not self.membership.enabled
+            ):
+                findings.add(
+                    (*here, "condition"),
+                    "a condition other than after_membership_payment (membership is disabled)",
+                    kind.condition,
+                )
             if kind.kind == CertificateKind.MEMBERSHIP and not self.membership.enabled:
-                findings.add((*here, "kind"), "a kind other than membership (membership is disabled)", kind.kind)
+                findings.add(
+                    (*here, "kind"), "a kind other than membership (membership is disabled)", kind.kind
+                )
             if kind.condition in PAYMENT_CONDITIONS and self.billing.payer == Payer.NONE:
-                findings.add((*here, "condition"), f"a condition other than {kind.condition} (billing.payer is none)", kind.condition)
+                findings.add(
+                    (*here, "condition"),
+                    f"a condition other than {kind.condition} (billing.payer is none)",
+                    kind.condition,
+                )
             for program_index, code in enumerate(kind.programs):
                 if code not in program_codes:
                     findings.add(
@@ -1421,7 +1546,10 @@ class Rules(RulesModel):
                         f"the code of one of the programs ({', '.join(program_codes) or 'none defined'})",
                         code,
                     )
-            if kind.kind == CertificateKind.TEST_CARD and kind.condition == CertificateCondition.AFTER_LEARNING_COMPLETION:
+            if (
+                kind.kind == CertificateKind.TEST_CARD
+                and kind.condition == CertificateCondition.AFTER_LEARNING_COMPLETION
+            ):
                 test_card_after_learning = True
         if self.learning.completion_required_before_test_card and not test_card_after_learning:
             findings.add(

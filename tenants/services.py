@@ -56,7 +56,8 @@ class OnboardingResult:
 
 
 def default_hostname(slug: str) -> str:
-    return f"{slug}.{settings.PLATFORM_DOMAIN}"
+    # Schema names may hold "_", host names may not.
+    return f"{slug.replace('_', '-')}.{settings.PLATFORM_DOMAIN}"
 
 
 def normalise_hostname(hostname: str) -> str:
