@@ -56,9 +56,10 @@ TENANT_MODEL = "tenants.Association"
 TENANT_DOMAIN_MODEL = "tenants.Domain"
 PUBLIC_SCHEMA_NAME = "public"
 # New tenants are cloned from this always-migrated template schema instead of running every
-# migration again (see tenants.services.tenant_onboard and `make bench B=tenant_onboard`).
+# migration again (tenants.schemas; `make bench B=tenant_onboard`). django-tenants' own clone path,
+# which fakes migrations, stays off.
 TENANT_BASE_SCHEMA = "tenant_template"
-TENANT_CREATION_FAKES_MIGRATIONS = True
+TENANT_CREATION_FAKES_MIGRATIONS = False
 # 4.0.1 keeps the search_path cache correct across rollbacks and savepoint rollbacks (#1249, #1262).
 TENANT_LIMIT_SET_CALLS = True
 

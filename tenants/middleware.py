@@ -1,5 +1,7 @@
 """Host -> tenant routing: cached lookup, plain 404 for unknown hosts, 503 for suspended associations."""
 
+import copy
+
 from django.db import connection
 from django.http import HttpRequest, HttpResponse
 from django.template.loader import render_to_string
@@ -9,16 +11,13 @@ from tenants.models import Association, AssociationStatus
 from tenants.selectors import tenant_for_hostname
 
 
-class _NoTenant(Exception):
-    pass
-
-
 class TenantRoutingMiddleware(TenantMainMiddleware):
     def get_tenant(self, domain_model, hostname: str) -> Association:
         tenant = tenant_for_hostname(hostname)
         if tenant is None:
             raise domain_model.DoesNotExist(hostname)
-        return tenant
+        # The cached instance is shared by concurrent requests; django-tenants writes domain_url on it.
+        return copy.copy(tenant)
 
     def no_tenant_found(self, request: HttpRequest, hostname: str) -> HttpResponse:
         html = render_to_string("tenants/unknown_host.html", {"hostname": hostname})

@@ -17,6 +17,7 @@ from tenant_configs.schema import Rules
 from tenant_configs.selectors import rules_current_version
 from tenant_configs.services import rules_publish
 from tenants.models import Association, AssociationStatus, Domain, TenantUsageSnapshot
+from tenants.schemas import schema_create_from_template
 from tenants.selectors import routing_cache_forget, tenant_hostnames
 
 SLUG_PATTERN = re.compile(r"^[a-z][a-z0-9_]{1,30}$")
@@ -131,6 +132,7 @@ def tenant_onboard(
             short_name=association.short_name,
             province=association.province,
         )
+        tenant.auto_create_schema = False  # the schema is made below, from the template
         try:
             with transaction.atomic():
                 tenant.save(verbosity=0)
@@ -138,6 +140,7 @@ def tenant_onboard(
         except IntegrityError as error:  # a concurrent onboarding took the slug or host first
             raise TenantError("slug_taken", f"协会标识或域名已存在：{slug} / {hostname}") from error
 
+        schema_create_from_template(tenant.schema_name)
         with schema_context(tenant.schema_name):
             version = rules_publish(rules=rules, actor=None, actor_label=operator_label, comment="开通协会")
             invitation = invitation_create(

@@ -92,13 +92,18 @@ def django_db_setup(django_db_setup, django_db_blocker):
 @pytest.fixture(autouse=True)
 def _fresh_cache_and_schema():
     """Routing and rules caches must not carry answers from a rolled-back test."""
-    cache.clear()
     from tenant_configs.selectors import _parsed
+    from tenants.selectors import _local
 
-    _parsed.cache_clear()
+    def forget():
+        cache.clear()
+        _parsed.cache_clear()
+        _local.forget_all()
+
+    forget()
     yield
     connection.set_schema_to_public()
-    cache.clear()
+    forget()
 
 
 def _tenant(slug: str):

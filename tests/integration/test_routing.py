@@ -154,3 +154,32 @@ def test_staff_of_one_tenant_cannot_log_in_to_the_twin_with_the_twin_password_ch
 
     assert response.status_code == 200  # the form again: sichuan's password means nothing here
     assert staff_client("sichuan.localhost").get("/console/").status_code == 200
+
+
+def test_a_change_made_by_another_process_is_seen_after_the_generation_check(tenant_a, monkeypatch):
+    from django.core.cache import cache
+
+    from tenants import selectors
+
+    client = host_client("sichuan.localhost")
+    assert client.get("/ping").status_code == 200  # memoised in this process
+    # Another web process suspends the association: the database and the shared cache change,
+    # this process's memo does not.
+    Association.objects.filter(pk=tenant_a.pk).update(status=AssociationStatus.SUSPENDED)
+    with schema_context("public"):
+        cache.delete("tenants:host:sichuan.localhost")
+        cache.set(selectors._GENERATION_KEY, 99, None)
+
+    assert client.get("/ping").status_code == 200  # within the check interval
+    monkeypatch.setattr(selectors._local, "checked_at", 0.0)  # the interval has passed
+    assert client.get("/ping").status_code == 503
+
+
+def test_unknown_host_flood_does_not_grow_the_memo_without_bound(monkeypatch):
+    from tenants import selectors
+
+    monkeypatch.setattr(selectors, "LOCAL_ENTRIES_MAX", 5)
+    for number in range(12):
+        host_client(f"random{number}.localhost").get("/")
+
+    assert len(selectors._local.entries) <= 5
