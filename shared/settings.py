@@ -161,7 +161,7 @@ AUTH_PASSWORD_VALIDATORS = [
 # --- i18n -----------------------------------------------------------------------------------
 LANGUAGE_CODE = "zh-hans"
 LANGUAGES = [("zh-hans", "简体中文"), ("en", "English")]
-LOCALE_PATHS = [BASE_DIR / "locale"]
+LOCALE_PATHS: list = []  # catalogues live in shared/locale (an app folder)
 TIME_ZONE = "Asia/Shanghai"
 USE_I18N = True
 USE_TZ = True

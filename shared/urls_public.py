@@ -25,4 +25,5 @@ urlpatterns = [
     path("login/", views.SiteLoginView.as_view(), name="login"),
     path("logout/", views.SiteLogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
+    path("i18n/", include("django.conf.urls.i18n")),
 ]

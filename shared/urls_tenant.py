@@ -33,6 +33,7 @@ urlpatterns = [
     path("invite/<str:token>/", views.invitation_accept_view, name="invitation-accept"),
     path("console/", include(console_patterns)),
     path("admin/", admin.site.urls),
+    path("i18n/", include("django.conf.urls.i18n")),
     path("api/v1/", include(api_patterns)),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),

@@ -183,3 +183,11 @@ def test_unknown_host_flood_does_not_grow_the_memo_without_bound(monkeypatch):
         host_client(f"random{number}.localhost").get("/")
 
     assert len(selectors._local.entries) <= 5
+
+
+def test_english_is_the_second_language(tenant_a):
+    english = host_client("sichuan.localhost").get("/login/", headers={"accept-language": "en"})
+    chinese = host_client("sichuan.localhost").get("/login/", headers={"accept-language": "zh-CN"})
+
+    assert "<h1>Log in</h1>" in english.content.decode()
+    assert "<h1>登录</h1>" in chinese.content.decode()
