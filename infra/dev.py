@@ -114,6 +114,31 @@ def _wait_for_port(port: int, children: list[subprocess.Popen], timeout: float =
         time.sleep(0.3)
 
 
+def _signal_group(child: subprocess.Popen, signum: int) -> None:
+    try:
+        os.killpg(child.pid, signum)
+    except ProcessLookupError:
+        pass
+
+
+def _stop_children(children: list[subprocess.Popen]) -> None:
+    """SIGTERM each main process (Celery shuts down warm), then whatever is left in its group."""
+    for child in children:
+        if child.poll() is None:
+            child.terminate()
+    deadline = time.monotonic() + 10
+    for child in children:
+        try:
+            child.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            pass
+    for child in children:  # e.g. runserver's reloaded child, an orphaned pool worker
+        _signal_group(child, signal.SIGTERM)
+    time.sleep(0.5)
+    for child in children:
+        _signal_group(child, signal.SIGKILL)
+
+
 def command_run(args: argparse.Namespace) -> int:
     env, server = resolve_environment(probe_local=False)
     env.setdefault("DEBUG", "1")
@@ -143,7 +168,14 @@ def command_run(args: argparse.Namespace) -> int:
             print(f"[dev] started {name} (pid {children[-1].pid})", flush=True)
         _wait_for_port(args.port, children)
         # First usage figures for the operator console now, not at beat's first 10-minute tick.
-        _manage(env, "shell", "-c", "from tenants.tasks import usage_collect_all; usage_collect_all.delay()")
+        _manage(
+            env,
+            "shell",
+            "-v",
+            "0",
+            "-c",
+            "from tenants.tasks import usage_collect_all; usage_collect_all.delay()",
+        )
         broker = "Redis " + env["REDIS_URL"] if env.get("REDIS_URL") else "filesystem (var/celery)"
         print(f"\n[dev] ready; Celery broker: {broker}\n\n{urls}", flush=True)
         print("[dev] Ctrl-C stops the web server, worker, beat and the embedded database.", flush=True)
@@ -155,15 +187,7 @@ def command_run(args: argparse.Namespace) -> int:
         print("\n[dev] stopping", flush=True)
         return 0
     finally:
-        for child in children:
-            if child.poll() is None:
-                os.killpg(child.pid, signal.SIGTERM)
-        deadline = time.monotonic() + 10
-        for child in children:
-            try:
-                child.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                os.killpg(child.pid, signal.SIGKILL)
+        _stop_children(children)
         _stop(server)
 
 

@@ -1,12 +1,23 @@
 """Editing one section of the rules as TOML text: pure, no database."""
 
 import tomllib
+import typing
 from dataclasses import dataclass
+from enum import Enum
+from typing import Any, Literal
 
 import tomli_w
+from pydantic import BaseModel
 
 from tenant_configs.diff import RulesChange, rules_diff
-from tenant_configs.loader import RulesFileError, RulesProblem, load_rules_data, rules_to_data
+from tenant_configs.loader import (
+    RulesFileError,
+    RulesProblem,
+    item_type_of,
+    load_rules_data,
+    model_class_of,
+    rules_to_data,
+)
 from tenant_configs.schema import Rules
 
 SECTION_LABELS = {
@@ -69,3 +80,57 @@ def section_apply(*, current: Rules, section: str, toml_text: str, source: str) 
             ]
         )
     return SectionEdit(rules=rules, changes=rules_diff(rules_to_data(current), rules_to_data(rules)))
+
+
+@dataclass(frozen=True)
+class FieldHelp:
+    key_path: str
+    description: str
+    allowed: str
+    default: str
+
+
+def _allowed_values(annotation: Any) -> str:
+    for candidate in (annotation, *typing.get_args(annotation)):
+        if isinstance(candidate, type) and issubclass(candidate, Enum):
+            return " / ".join(str(member.value) for member in candidate)
+        if typing.get_origin(candidate) is Literal:
+            return " / ".join(str(value) for value in typing.get_args(candidate))
+    return ""
+
+
+def section_field_help(section: str) -> list[FieldHelp]:
+    """Every key of a section with its description, allowed values and default, from the schema itself."""
+    rows: list[FieldHelp] = []
+
+    def walk(model: type[BaseModel], prefix: str) -> None:
+        for name, field in model.model_fields.items():
+            path = f"{prefix}.{name}"
+            nested = model_class_of(field.annotation)
+            item = item_type_of(field.annotation)
+            item_model = model_class_of(item) if item is not None else None
+            if nested is not None:
+                walk(nested, path)
+            elif item_model is not None:
+                rows.append(FieldHelp(f"{path}[]", field.description or "", "", "[]"))
+                walk(item_model, f"{path}[]")
+            else:
+                default = field.get_default(call_default_factory=True)
+                allowed = _allowed_values(item if item is not None else field.annotation)
+                rows.append(FieldHelp(path, field.description or "", allowed, _show_default(default)))
+
+    annotation = Rules.model_fields[section].annotation
+    model = model_class_of(annotation) or model_class_of(item_type_of(annotation))
+    if model is not None:
+        walk(model, section + ("[]" if item_type_of(annotation) is not None else ""))
+    return rows
+
+
+def _show_default(value: Any) -> str:
+    if isinstance(value, Enum):
+        return str(value.value)
+    if isinstance(value, tuple | list):
+        return "[" + ", ".join(_show_default(item) for item in value) + "]"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return "" if value is None else str(value)

@@ -203,25 +203,25 @@ def _allowed_keys(location: tuple[str | int, ...]) -> list[str]:
     """The keys of the table at `location`, found by walking the schema's field annotations."""
     annotation: Any = Rules
     for part in location:
-        model = _model_class(annotation)
+        model = model_class_of(annotation)
         if isinstance(part, str):
             if model is None or part not in model.model_fields:
                 return []
             annotation = model.model_fields[part].annotation
         else:
-            annotation = _item_type(annotation)
-    model = _model_class(annotation)
+            annotation = item_type_of(annotation)
+    model = model_class_of(annotation)
     return list(model.model_fields) if model is not None else []
 
 
-def _model_class(annotation: Any) -> type[BaseModel] | None:
+def model_class_of(annotation: Any) -> type[BaseModel] | None:
     for candidate in _union_members(annotation):
         if isinstance(candidate, type) and issubclass(candidate, BaseModel):
             return candidate
     return None
 
 
-def _item_type(annotation: Any) -> Any:
+def item_type_of(annotation: Any) -> Any:
     for candidate in _union_members(annotation):
         arguments = typing.get_args(candidate)
         if typing.get_origin(candidate) in (tuple, list) and arguments:

@@ -6,7 +6,13 @@ from django.shortcuts import redirect, render
 
 from shared.permissions import staff_required
 from tenant_configs.diff import rules_diff
-from tenant_configs.editing import SECTION_LABELS, rules_sections, section_apply, section_to_toml
+from tenant_configs.editing import (
+    SECTION_LABELS,
+    rules_sections,
+    section_apply,
+    section_field_help,
+    section_to_toml,
+)
 from tenant_configs.loader import RulesFileError, load_rules_data, rules_to_toml
 from tenant_configs.models import RulesVersion
 from tenant_configs.selectors import rules_current, rules_current_version, rules_version_list
@@ -40,6 +46,7 @@ def rules_section_edit(request: HttpRequest, section: str) -> HttpResponse:
         "toml": text if text is not None else section_to_toml(current, section),
         "problems": [],
         "changes": None,
+        "field_help": section_field_help(section),
     }
     if request.method == "POST":
         source = f"{SECTION_LABELS[section]}（{section}）"

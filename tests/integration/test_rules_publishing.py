@@ -8,6 +8,7 @@ from tenant_configs.models import RulesVersion
 from tenant_configs.selectors import rules_current
 from tenant_configs.services import RulesPublishError, rules_publish
 from tests.conftest import host_client, staff_client
+from tests.factories import StaffFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -110,8 +111,11 @@ def test_changing_the_association_slug_is_refused(tenant_a):
     assert _versions("sichuan") == [1]
 
 
-def test_staff_without_the_admin_role_cannot_see_or_change_rules(tenant_a):
-    client = staff_client("sichuan.localhost", username="finance")
+@pytest.mark.parametrize("roles", [["finance"], ["reviewer", "academic"]])
+def test_staff_without_the_admin_role_cannot_see_or_change_rules(tenant_a, roles):
+    with schema_context("sichuan"):
+        StaffFactory(username="clerk", staff_roles=roles)
+    client = staff_client("sichuan.localhost", username="clerk")
 
     assert client.get("/console/").status_code == 200
     assert client.get("/console/rules/").status_code == 403
