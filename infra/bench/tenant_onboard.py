@@ -13,7 +13,7 @@ from django.db import connection
 from django.test import override_settings
 from django_tenants.utils import schema_exists
 
-REPEATS = 3
+REPEATS = 5
 
 
 def _rules(slug: str):
