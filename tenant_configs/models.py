@@ -28,3 +28,15 @@ class RulesVersion(models.Model):
 
     def __str__(self) -> str:
         return f"v{self.number}"
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding:
+            raise RulesVersionImmutable(f"rules version {self.number} is published and cannot change")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise RulesVersionImmutable(f"rules version {self.number} is kept forever")
+
+
+class RulesVersionImmutable(Exception):
+    pass

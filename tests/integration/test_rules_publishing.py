@@ -155,3 +155,16 @@ def test_openapi_schema_and_docs_load_no_cdn_asset(tenant_a):
     assert schema.status_code == 200 and b"/api/v1/association/" in schema.content
     assert "cdn" not in docs.lower() and "https://" not in docs
     assert "/static/drf_spectacular_sidecar/" in docs
+
+
+def test_a_published_version_can_be_neither_changed_nor_deleted(tenant_a):
+    from tenant_configs.models import RulesVersionImmutable
+
+    with schema_context("sichuan"):
+        version = RulesVersion.objects.get(number=1)
+        version.comment = "篡改"
+        with pytest.raises(RulesVersionImmutable):
+            version.save()
+        with pytest.raises(RulesVersionImmutable):
+            version.delete()
+        assert RulesVersion.objects.get(number=1).comment != "篡改"
