@@ -35,3 +35,9 @@ def staff_required(*roles: str):
 
 
 operator_required = _guard(lambda user: user.is_platform_operator)
+
+
+person_required = _guard(lambda user: user.is_active and user.kind == "person")
+company_required = _guard(
+    lambda user: user.is_active and user.kind == "company" and user.company_id is not None
+)

@@ -40,6 +40,7 @@ SHARED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_htmx",
+    "axes",  # operators' logins are protected too
 ]
 TENANT_APPS = [
     "django.contrib.contenttypes",
@@ -49,6 +50,9 @@ TENANT_APPS = [
     "shared",
     "shared.accounts",
     "tenant_configs",
+    "membership",
+    "axes",
+    "rest_framework.authtoken",
 ]
 INSTALLED_APPS = SHARED_APPS + [app for app in TENANT_APPS if app not in SHARED_APPS]
 
@@ -84,7 +88,22 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "shared.middleware.RequestContextMiddleware",
+    # Last, as django-axes requires: answers locked-out logins.
+    "axes.middleware.AxesMiddleware",
 ]
+
+AUTHENTICATION_BACKENDS = [
+    # First: refuses a locked-out login before any password is checked (per account and per IP).
+    "axes.backends.AxesStandaloneBackend",
+    # Login by whatever identifier the association's rules allow (phone, ID number, USCC, company name).
+    "shared.accounts.backends.RulesLoginBackend",
+]
+AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = 0.25  # hours
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]  # either one locks (per account, per IP)
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "accounts/locked_out.html"
+AXES_VERBOSE = False
 
 TEMPLATES = [
     {
@@ -188,7 +207,11 @@ WHITENOISE_USE_FINDERS = True
 # --- API -----------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
+    # Tokens live in the tenant's schema: a token issued on one association's host does not exist on another.
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.SessionAuthentication",
+        "rest_framework.authentication.TokenAuthentication",
+    ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "EXCEPTION_HANDLER": "shared.api.exception_handler",
 }
@@ -260,3 +283,12 @@ if SENTRY_DSN:
 
 # The built-in payment gateway simulator (billing) is for demo tenants without merchant keys only.
 GATEWAY_SIMULATOR_ENABLED = env_bool("GATEWAY_SIMULATOR_ENABLED", DEBUG)
+
+# --- SMS and real-name verification ------------------------------------------------------------------
+# Dotted path of the SMS backend (shared/sms.py). The console backend only logs codes (development).
+SMS_BACKEND = env_str("SMS_BACKEND", "shared.sms.ConsoleSmsBackend")
+# Real-name (name + ID number) check, shared/realname.py: "local" accepts any well-formed ID number
+# (development and demos only); "http" calls a two-element ID verification API.
+REALNAME_PROVIDER = env_str("REALNAME_PROVIDER", "local")
+REALNAME_BASE_URL = env_str("REALNAME_BASE_URL")
+REALNAME_APP_CODE = env_str("REALNAME_APP_CODE")

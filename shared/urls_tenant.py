@@ -4,7 +4,9 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from membership import views as membership_views
 from shared import views
+from shared.accounts import views as account_views
 from tenant_configs import api as rules_api
 from tenant_configs import views as rules_views
 
@@ -19,6 +21,14 @@ console_patterns = (
     "console",
 )
 
+company_patterns = (
+    [
+        path("members/", membership_views.members, name="members"),
+        path("members/requests/<int:request_id>/", membership_views.decide_join, name="decide-join"),
+    ],
+    "company",
+)
+
 api_patterns = [
     path("association/", rules_api.AssociationInfoApi.as_view(), name="api-association"),
     path("rules/current/", rules_api.RulesCurrentApi.as_view(), name="api-rules-current"),
@@ -31,6 +41,17 @@ urlpatterns = [
     path("login/", views.SiteLoginView.as_view(), name="login"),
     path("logout/", views.SiteLogoutView.as_view(), name="logout"),
     path("invite/<str:token>/", views.invitation_accept_view, name="invitation-accept"),
+    path("login/sms/", account_views.login_sms, name="login-sms"),
+    path("register/", account_views.register_person, name="register"),
+    path("register/company/", account_views.register_company, name="register-company"),
+    path("sms/send/", account_views.sms_send, name="sms-send"),
+    path("me/", account_views.me, name="me"),
+    path("me/company/", membership_views.my_company, name="my-company"),
+    path("me/company/join/", membership_views.join_company, name="join-company"),
+    path(
+        "me/company/requests/<int:request_id>/withdraw/", membership_views.withdraw_join, name="withdraw-join"
+    ),
+    path("company/", include(company_patterns)),
     path("console/", include(console_patterns)),
     path("admin/", admin.site.urls),
     path("i18n/", include("django.conf.urls.i18n")),

@@ -7,6 +7,7 @@ from django.contrib.auth.views import LoginView, LogoutView
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 
+from shared.accounts.forms import RulesAuthenticationForm
 from shared.accounts.services import InvitationError, invitation_accept, invitation_get_usable
 from shared.models import AuditEntry
 from shared.permissions import staff_required
@@ -24,6 +25,26 @@ def ping(request: HttpRequest) -> HttpResponse:
 class SiteLoginView(LoginView):
     template_name = "registration/login.html"
     redirect_authenticated_user = True
+    authentication_form = RulesAuthenticationForm
+
+    def get_form_kwargs(self):
+        kwargs = super().get_form_kwargs()
+        kwargs["rules"] = _tenant_rules(self.request)
+        return kwargs
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        rules = _tenant_rules(self.request)
+        if rules is not None:
+            context["sms_login"] = "phone_sms" in rules.identity.person_login_methods
+            context["company_registration"] = rules.identity.company_account_creation == "self_registration"
+        return context
+
+
+def _tenant_rules(request):
+    from shared.accounts.backends import request_rules
+
+    return request_rules(request)
 
 
 class SiteLogoutView(LogoutView):
@@ -59,7 +80,7 @@ def invitation_accept_view(request: HttpRequest, token: str) -> HttpResponse:
         except InvitationError as error:
             form.add_error(None, error.message)
         else:
-            login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+            login(request, user, backend="shared.accounts.backends.RulesLoginBackend")
             messages.success(request, "账户已创建，欢迎使用。")
             return redirect("console:home" if user.is_association_staff else "home")
     return render(request, "shared/invitation_accept.html", {"form": form, "invitation": invitation})

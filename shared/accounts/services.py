@@ -10,7 +10,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from shared.accounts.models import Invitation, StaffRole, User, UserKind
+from shared.accounts.models import Company, CompanyStatus, Invitation, StaffRole, User, UserKind
 from shared.services import audit_record
 
 INVITATION_VALID_FOR = timedelta(days=14)
@@ -40,6 +40,7 @@ def invitation_create(
     name: str = "",
     email: str = "",
     phone: str = "",
+    company: Company | None = None,
     created_by_label: str,
     valid_for: timedelta = INVITATION_VALID_FOR,
 ) -> IssuedInvitation:
@@ -52,6 +53,7 @@ def invitation_create(
         name=name,
         email=email,
         phone=phone,
+        company=company,
         created_by_label=created_by_label,
         expires_at=timezone.now() + valid_for,
     )
@@ -103,6 +105,7 @@ def invitation_accept(*, token: str, username: str, password: str, name: str = "
                     email=invitation.email,
                     phone=invitation.phone,
                     kind=invitation.kind,
+                    company=invitation.company,
                     staff_roles=invitation.staff_roles,
                     is_staff=invitation.kind == UserKind.STAFF,
                     # An association admin administers everything in their own schema (and only there).
@@ -111,6 +114,9 @@ def invitation_accept(*, token: str, username: str, password: str, name: str = "
                 )
         except IntegrityError as error:
             raise InvitationError("username_taken", "该登录名或手机号已被使用") from error
+        if invitation.company is not None and invitation.company.status == CompanyStatus.INVITED:
+            invitation.company.status = CompanyStatus.ACTIVE
+            invitation.company.save(update_fields=["status"])
         invitation.accepted_at = timezone.now()
         invitation.accepted_user = user
         invitation.save(update_fields=["accepted_at", "accepted_user"])

@@ -1,0 +1,119 @@
+"""Pages: a person finds a company and asks to join; the company decides and sees its people."""
+
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+
+from membership.selectors import (
+    company_people,
+    company_search,
+    join_requests_for_company,
+    join_requests_for_person,
+)
+from membership.services import (
+    JoinRequestError,
+    join_request_approve,
+    join_request_create,
+    join_request_reject,
+    join_request_withdraw,
+)
+from shared.accounts.forms import RejectForm
+from shared.accounts.models import Company, CompanyStatus
+from shared.permissions import company_required, person_required
+from shared.validation import mask_id_number, mask_phone
+
+
+@person_required
+def my_company(request: HttpRequest) -> HttpResponse:
+    query = request.GET.get("q", "")
+    return render(
+        request,
+        "membership/my_company.html",
+        {
+            "query": query,
+            "results": company_search(query=query),
+            "requests": join_requests_for_person(person=request.user)[:10],
+            "profile": getattr(request.user, "profile", None),
+        },
+    )
+
+
+@person_required
+@require_POST
+def join_company(request: HttpRequest) -> HttpResponse:
+    company = Company.objects.filter(pk=request.POST.get("company_id"), status=CompanyStatus.ACTIVE).first()
+    if company is None:
+        messages.error(request, "单位不存在")
+        return redirect("my-company")
+    try:
+        join_request_create(person=request.user, company=company)
+    except JoinRequestError as error:
+        messages.error(request, error.message)
+    else:
+        messages.success(request, f"已向「{company.name}」提交加入申请，请等待单位审核。")
+    return redirect("my-company")
+
+
+@person_required
+@require_POST
+def withdraw_join(request: HttpRequest, request_id: int) -> HttpResponse:
+    try:
+        join_request_withdraw(request_id=request_id, person=request.user)
+    except JoinRequestError as error:
+        messages.error(request, error.message)
+    return redirect("my-company")
+
+
+@company_required
+def members(request: HttpRequest) -> HttpResponse:
+    company = request.user.company
+    people = [
+        {
+            "profile": profile,
+            "id_number": mask_id_number(profile.id_number),
+            "phone": mask_phone(profile.phone),
+        }
+        for profile in company_people(company=company)
+    ]
+    pending = [
+        {
+            "request": item,
+            "id_number": mask_id_number(item.person.id_number),
+            "phone": mask_phone(item.person.phone),
+        }
+        for item in join_requests_for_company(company=company)
+    ]
+    return render(
+        request,
+        "membership/members.html",
+        {
+            "company": company,
+            "people": people,
+            "pending": pending,
+            "reject_form": RejectForm(),
+        },
+    )
+
+
+@company_required
+@require_POST
+def decide_join(request: HttpRequest, request_id: int) -> HttpResponse:
+    company = request.user.company
+    try:
+        if request.POST.get("decision") == "approve":
+            join_request_approve(request_id=request_id, company=company, actor=request.user)
+            messages.success(request, "已同意加入。")
+        else:
+            join_request_reject(
+                request_id=request_id,
+                company=company,
+                actor=request.user,
+                reason=request.POST.get("reason", ""),
+            )
+            messages.success(request, "已拒绝。")
+    except JoinRequestError as error:
+        messages.error(request, error.message)
+        if error.code == "not_found":
+            return HttpResponse(status=404)
+    return redirect("company:members")
