@@ -49,6 +49,7 @@ TENANT_APPS = [
     "django.contrib.admin",
     "shared",
     "shared.accounts",
+    "shared.documents",
     "tenant_configs",
     "membership",
     "axes",

@@ -1,0 +1,3 @@
+"""API routes of the identity layer (mini-program and integrators)."""
+
+urlpatterns: list = []
