@@ -6,6 +6,7 @@ from django.contrib.auth import login
 from django.contrib.auth.views import LoginView, LogoutView
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 
 from shared.accounts.forms import RulesAuthenticationForm
 from shared.accounts.services import InvitationError, invitation_accept, invitation_get_usable
@@ -31,6 +32,18 @@ class SiteLoginView(LoginView):
         kwargs = super().get_form_kwargs()
         kwargs["rules"] = _tenant_rules(self.request)
         return kwargs
+
+    def get_default_redirect_url(self):
+        user = self.request.user
+        if getattr(self.request, "tenant", None) is None or self.request.tenant.schema_name == "public":
+            return super().get_default_redirect_url()
+        if user.is_association_staff:
+            return reverse("console:home")
+        if user.kind == "company" and user.company_id:
+            return reverse("company:members")
+        if user.kind == "person":
+            return reverse("me")
+        return super().get_default_redirect_url()
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)

@@ -36,6 +36,7 @@ TENANT_SPECS = [
     TenantSpec("sichuan", "sichuan.toml"),
     TenantSpec("sichuanb", "sichuan.toml", name="四川省另一监理协会"),
     TenantSpec("gansu", "gansu.toml"),
+    TenantSpec("shanghai", "shanghai.toml"),
 ]
 
 
@@ -80,8 +81,15 @@ def _ensure_tenants() -> None:
 
 
 @pytest.fixture(scope="session")
-def django_db_setup(django_db_setup, django_db_blocker):
+def django_db_setup(django_db_setup, django_db_blocker, request):
     with django_db_blocker.unblock():
+        if not connection.settings_dict["NAME"].startswith("test_"):
+            # Only browser tests were selected: they use no `db` fixture (their data must be committed
+            # for the live server's connection), so pytest-django set up no database. Do it here.
+            from django.test.utils import setup_databases
+
+            keepdb = request.config.getvalue("reuse_db") and not request.config.getvalue("create_db")
+            setup_databases(verbosity=0, interactive=False, keepdb=bool(keepdb))
         assert connection.settings_dict["NAME"].startswith("test_"), (
             "tests must never touch the real database"
         )

@@ -14,6 +14,12 @@ from tenants.services import platform_bootstrap, tenant_onboard
 
 DEMO_TENANTS = ["sichuan", "miniapp", "henan", "gansu", "shanghai"]
 DEMO_PASSWORD = "Demo-2026"
+DEMO_COMPANY_USCC = {"sichuan": "91510100MA6C8QXK2F", "gansu": "", "shanghai": "91310000MA1FL0NQ5U"}
+DEMO_LOGINS = {
+    "sichuan": [("company", "13900000001"), ("person", "13800000001 (or SMS login)")],
+    "gansu": [("company", "甘肃示范监理有限公司"), ("person", "620102198001011116")],
+    "shanghai": [("company", "91310000MA1FL0NQ5U"), ("person", "310101199001011111")],
+}
 
 
 class Command(BaseCommand):
@@ -56,6 +62,67 @@ class Command(BaseCommand):
         for slug in DEMO_TENANTS:
             tenant = Association.objects.get(slug=slug)
             domain = tenant.get_primary_domain()
-            self.stdout.write(
-                f"{tenant.name:<24} http://{domain.domain}:{port}/   staff console login admin / {DEMO_PASSWORD}"
+            self.stdout.write(f"{tenant.name:<24} http://{domain.domain}:{port}/")
+            self.stdout.write(f"    staff console  admin / {DEMO_PASSWORD}")
+            for label, login in DEMO_LOGINS.get(slug, []):
+                self.stdout.write(f"    {label:<14} {login} / {DEMO_PASSWORD}")
+
+    def _demo_people(self, slug: str) -> None:
+        """A demo company and one of its people, created through the same services as real sign-ups."""
+        from membership.services import join_request_approve, join_request_create
+        from shared.accounts.identity import (
+            CompanyRegistration,
+            PersonRegistration,
+            company_issue,
+            company_register,
+            person_register,
+        )
+        from shared.accounts.models import Company
+        from shared.accounts.services import invitation_accept
+        from tenant_configs.schema import CompanyAccountCreation
+        from tenant_configs.selectors import rules_current
+
+        if slug not in DEMO_LOGINS or Company.objects.exists():
+            return
+        rules = rules_current().model_copy(
+            update={
+                "identity": rules_current().identity.model_copy(update={"registration_requires_sms": False})
+            }
+        )
+        name = {
+            "sichuan": "四川示范监理有限公司",
+            "gansu": "甘肃示范监理有限公司",
+            "shanghai": "上海示范勘察设计有限公司",
+        }[slug]
+        if rules.identity.company_account_creation == CompanyAccountCreation.SELF_REGISTRATION:
+            operator = company_register(
+                rules=rules,
+                registration=CompanyRegistration(
+                    name=name,
+                    uscc=DEMO_COMPANY_USCC[slug],
+                    contact_name="示范经办人",
+                    phone={"sichuan": "13900000001", "shanghai": "13900000003"}[slug],
+                    password=DEMO_PASSWORD,
+                ),
             )
+            company = operator.company
+        else:
+            staff = User.objects.get(username="admin")
+            company, issued = company_issue(rules=rules, name=name, actor=staff)
+            operator = invitation_accept(token=issued.token, username="gsdemo", password=DEMO_PASSWORD)
+        person_id = {
+            "sichuan": "510104198503121232",
+            "gansu": "620102198001011116",
+            "shanghai": "310101199001011111",
+        }[slug]
+        person = person_register(
+            rules=rules,
+            registration=PersonRegistration(
+                name={"sichuan": "张伟", "gansu": "马丽", "shanghai": "王芳"}[slug],
+                id_number=person_id,
+                phone={"sichuan": "13800000001", "gansu": "13800000002", "shanghai": "13800000003"}[slug],
+                password=DEMO_PASSWORD,
+            ),
+        )
+        request = join_request_create(person=person, company=company)
+        join_request_approve(request_id=request.pk, company=company, actor=operator)
