@@ -113,7 +113,6 @@ def test_gansu_person_waits_for_the_company_before_logging_in(page, live_url):
     from membership.services import join_request_approve, join_request_create
     from shared.accounts.identity import PersonRegistration, company_issue, person_register
     from shared.accounts.models import User
-    from shared.accounts.services import invitation_accept
     from tenant_configs.selectors import rules_current
 
     phone = _phone()
