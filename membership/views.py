@@ -117,3 +117,57 @@ def decide_join(request: HttpRequest, request_id: int) -> HttpResponse:
         if error.code == "not_found":
             return HttpResponse(status=404)
     return redirect("company:members")
+
+
+MAX_ROSTER_BYTES = 20 * 1024 * 1024
+
+
+@company_required
+def roster(request: HttpRequest) -> HttpResponse:
+    """单位人员管理: download the template, import many, bind one already registered."""
+    from membership.roster import RosterError, RosterFileError, roster_bind_person, roster_import
+    from tenant_configs.selectors import rules_current
+
+    company = request.user.company
+    context = {"company": company, "result": None, "file_error": None}
+    if request.method == "POST" and request.POST.get("action") == "import":
+        upload = request.FILES.get("file")
+        if upload is None:
+            context["file_error"] = "请选择要导入的 Excel 文件"
+        elif upload.size > MAX_ROSTER_BYTES:
+            context["file_error"] = "文件过大（最大 20 MB），请分成几个文件导入"
+        else:
+            try:
+                context["result"] = roster_import(
+                    rules=rules_current(), company=company, actor=request.user, data=upload.read()
+                )
+            except RosterFileError as error:
+                context["file_error"] = error.message
+    elif request.method == "POST" and request.POST.get("action") == "bind":
+        try:
+            profile = roster_bind_person(
+                company=company,
+                actor=request.user,
+                name=request.POST.get("name", ""),
+                id_number=request.POST.get("id_number", ""),
+            )
+        except RosterError as error:
+            messages.error(request, error.message)
+        else:
+            messages.success(request, f"已绑定 {profile.name}")
+            return redirect("company:roster")
+    return render(request, "membership/roster.html", context)
+
+
+@company_required
+def roster_template(request: HttpRequest) -> HttpResponse:
+    from shared.excel.roster import build_roster_template
+
+    response = HttpResponse(
+        build_roster_template(),
+        content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    )
+    response["Content-Disposition"] = (
+        "attachment; filename*=UTF-8''%E5%AD%A6%E5%91%98%E5%AF%BC%E5%85%A5%E6%A8%A1%E6%9D%BF.xlsx"
+    )
+    return response

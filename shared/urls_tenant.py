@@ -25,6 +25,8 @@ company_patterns = (
     [
         path("members/", membership_views.members, name="members"),
         path("members/requests/<int:request_id>/", membership_views.decide_join, name="decide-join"),
+        path("roster/", membership_views.roster, name="roster"),
+        path("roster/template.xlsx", membership_views.roster_template, name="roster-template"),
     ],
     "company",
 )

@@ -1,0 +1,196 @@
+"""A company's roster (单位人员管理): import many people from the Excel template, or bind one who exists.
+
+Imported people get an account with no usable password: they activate it themselves (SMS password
+reset on their own phone), so no shared initial password ever exists.
+"""
+
+from dataclasses import dataclass, field
+
+from django.contrib.auth.hashers import make_password
+from django.db import transaction
+from django.utils import timezone
+
+from shared.accounts.models import Company, PersonProfile, User, UserKind
+from shared.db import bulk_insert_copy
+from shared.excel.roster import RosterFileError, RosterRow, RowError, parse_roster
+from shared.services import audit_record
+from shared.validation import IdentifierError, normalise_id_number
+from tenant_configs.schema import PersonLoginMethod, Rules
+
+USER_FIELDS = (
+    "username",
+    "password",
+    "name",
+    "phone",
+    "email",
+    "id_number",
+    "wechat_openid",
+    "kind",
+    "staff_roles",
+    "is_active",
+    "is_staff",
+    "is_superuser",
+    "date_joined",
+)
+PROFILE_FIELDS = (
+    "user",
+    "name",
+    "gender",
+    "id_type",
+    "id_number",
+    "phone",
+    "email",
+    "address",
+    "company",
+    "company_name",
+    "birth_date",
+    "education",
+    "ethnicity",
+    "political_status",
+    "work_start_date",
+    "professional_title",
+    "specialty",
+    "position",
+    "academician_or_master",
+    "postcode",
+    "remark",
+    "qq",
+    "submitted_at",
+    "created_at",
+)
+
+
+class RosterError(Exception):
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@dataclass
+class RosterImportResult:
+    imported: int = 0
+    errors: list[RowError] = field(default_factory=list)
+
+    @property
+    def succeeded(self) -> bool:
+        return not self.errors
+
+
+def _existing_account_errors(rows: list[RosterRow]) -> list[RowError]:
+    """Rows whose ID number or phone already has an account: the seed's 存在账号, to be bound instead."""
+    ids = {row.id_number for row in rows}
+    phones = {row.phone for row in rows if row.phone}
+    taken_ids = set(User.objects.filter(id_number__in=ids).values_list("id_number", flat=True))
+    taken_ids |= set(PersonProfile.objects.filter(id_number__in=ids).values_list("id_number", flat=True))
+    taken_phones = set(User.objects.filter(phone__in=phones).values_list("phone", flat=True))
+    errors = []
+    for row in rows:
+        if row.id_number in taken_ids:
+            errors.append(
+                RowError(
+                    row.row_number,
+                    "身份证号",
+                    "account_exists",
+                    f"第 {row.row_number} 行「身份证号」：存在账号，请从表中删除该行后用“绑定已注册学员”添加",
+                )
+            )
+        elif row.phone in taken_phones:
+            errors.append(
+                RowError(
+                    row.row_number,
+                    "手机号",
+                    "phone_taken",
+                    f"第 {row.row_number} 行「手机号」：该手机号已被其他账号使用",
+                )
+            )
+    return errors
+
+
+def roster_import(*, rules: Rules, company: Company, actor: User, data: bytes) -> RosterImportResult:
+    """Import the filled-in template for `company`. All or nothing: any bad row imports no row.
+
+    Raises RosterFileError when the file as a whole is unreadable (not xlsx, too large, wrong header).
+    """
+    parsed = parse_roster(data)
+    result = RosterImportResult(errors=list(parsed.errors))
+    result.errors += _existing_account_errors(parsed.rows)
+    if result.errors:
+        result.errors.sort(key=lambda error: error.row_number)
+        return result
+    by_id_number = PersonLoginMethod.ID_NUMBER_PASSWORD in rules.identity.person_login_methods
+    unusable = make_password(None)
+    now = timezone.now()
+    with transaction.atomic():
+        users = [
+            User(
+                username=row.id_number if by_id_number or not row.phone else row.phone,
+                password=unusable,
+                name=row.name,
+                phone=row.phone,
+                email=row.email,
+                id_number=row.id_number,
+                kind=UserKind.PERSON,
+                date_joined=now,
+            )
+            for row in parsed.rows
+        ]
+        bulk_insert_copy(User, users, fields=USER_FIELDS)
+        profiles = [_profile(user, row, company, now) for user, row in zip(users, parsed.rows, strict=True)]
+        bulk_insert_copy(PersonProfile, profiles, fields=PROFILE_FIELDS)
+        audit_record(actor=actor, action="roster.import", target=company, data={"rows": len(users)})
+    result.imported = len(users)
+    return result
+
+
+def _profile(user: User, row: RosterRow, company: Company, now) -> PersonProfile:
+    return PersonProfile(
+        user=user,
+        name=row.name,
+        gender=row.gender,
+        id_type=row.id_type,
+        id_number=row.id_number,
+        phone=row.phone,
+        email=row.email,
+        address=row.address,
+        company=company,
+        company_name=company.name,
+        birth_date=row.birth_date,
+        education=row.education,
+        ethnicity=row.ethnicity,
+        political_status=row.political_status,
+        work_start_date=row.work_start_date,
+        professional_title=row.title,
+        specialty=row.specialty,
+        position=row.position,
+        academician_or_master=row.academician,
+        postcode=row.postal_code,
+        remark=row.remark,
+        submitted_at=now,
+    )
+
+
+def roster_bind_person(*, company: Company, actor: User, name: str, id_number: str) -> PersonProfile:
+    """Bind an already-registered person to the company by name + ID number (both must match)."""
+    try:
+        id_number = normalise_id_number(id_number)
+    except IdentifierError as error:
+        raise RosterError(error.code, error.message) from error
+    with transaction.atomic():
+        profile = (
+            PersonProfile.objects.select_for_update().filter(id_number=id_number, name=name.strip()).first()
+        )
+        if profile is None:
+            raise RosterError("person_not_found", "没有找到姓名和身份证号都一致的已注册学员")
+        if profile.company_id == company.pk:
+            return profile
+        if profile.company_id is not None:
+            raise RosterError("person_in_other_company", "该学员已属于其他单位，请学员本人先申请变更单位")
+        profile.company = company
+        profile.company_name = company.name
+        profile.save(update_fields=["company", "company_name"])
+        audit_record(actor=actor, action="roster.bind", target=profile, data={"company": company.pk})
+    return profile
+
+
+__all__ = ["RosterError", "RosterFileError", "RosterImportResult", "roster_bind_person", "roster_import"]

@@ -1,0 +1,1 @@
+"""Excel import and export helpers (templates a person fills in, and parsers that check what comes back)."""
