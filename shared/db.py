@@ -9,7 +9,6 @@ from collections.abc import Sequence
 
 from django.db import connection, models
 
-
 PLAIN_TYPES = frozenset(
     {
         "CharField",
