@@ -14,6 +14,7 @@ console_patterns = (
     [
         path("", views.console_home, name="home"),
         path("audit/", views.console_audit, name="audit"),
+        path("people/", views.console_people, name="people"),
         path("rules/", rules_views.rules_overview, name="rules"),
         path("rules/versions/<int:number>/", rules_views.rules_version_detail, name="rules-version"),
         path("rules/<slug:section>/", rules_views.rules_section_edit, name="rules-section"),
@@ -48,6 +49,8 @@ urlpatterns = [
     path("register/company/", account_views.register_company, name="register-company"),
     path("sms/send/", account_views.sms_send, name="sms-send"),
     path("me/", account_views.me, name="me"),
+    path("me/real-name/", account_views.real_name, name="real-name"),
+    path("password/reset/", account_views.password_reset, name="password-reset"),
     path("me/company/", membership_views.my_company, name="my-company"),
     path("me/company/join/", membership_views.join_company, name="join-company"),
     path(

@@ -122,3 +122,46 @@ def console_audit(request: HttpRequest) -> HttpResponse:
         "console/audit.html",
         {"console_section": "audit", "entries": entries},
     )
+
+
+@staff_required("admin")
+def console_people(request: HttpRequest) -> HttpResponse:
+    """Association admin: issue company accounts (activation link) and invite staff / institutions."""
+    from shared.accounts.forms import InviteStaffForm, IssueCompanyForm
+    from shared.accounts.identity import IdentityError, company_issue
+    from shared.accounts.models import Company
+    from shared.accounts.services import invitation_create
+    from tenant_configs.selectors import rules_current
+
+    issue_form = IssueCompanyForm(request.POST if request.POST.get("action") == "issue" else None)
+    invite_form = InviteStaffForm(request.POST if request.POST.get("action") == "invite" else None)
+    link = None
+    if request.method == "POST" and request.POST.get("action") == "issue" and issue_form.is_valid():
+        try:
+            _company, issued = company_issue(
+                rules=rules_current(), actor=request.user, **issue_form.cleaned_data
+            )
+        except IdentityError as error:
+            issue_form.add_error(error.field if error.field in issue_form.fields else None, error.message)
+        else:
+            link = request.build_absolute_uri(f"/invite/{issued.token}/")
+    if request.method == "POST" and request.POST.get("action") == "invite" and invite_form.is_valid():
+        data = invite_form.cleaned_data
+        issued = invitation_create(
+            kind=data["kind"],
+            staff_roles=data["roles"] if data["kind"] == "staff" else [],
+            name=data["name"],
+            created_by_label=request.user.username,
+        )
+        link = request.build_absolute_uri(f"/invite/{issued.token}/")
+    return render(
+        request,
+        "console/people.html",
+        {
+            "console_section": "people",
+            "issue_form": issue_form,
+            "invite_form": invite_form,
+            "link": link,
+            "companies": Company.objects.order_by("-created_at")[:50],
+        },
+    )

@@ -206,3 +206,57 @@ def login_refusal(*, rules: Rules, user: User) -> str | None:
     if user.kind == UserKind.COMPANY and user.company and user.company.status != CompanyStatus.ACTIVE:
         return "该企业账号尚未激活或已停用，请联系协会。"
     return None
+
+
+def password_reset_by_sms(*, rules: Rules, phone: str, code: str, password: str) -> User:
+    """Set a new password after proving the phone with an SMS code (also activates imported people).
+
+    Raises IdentityError: bad phone, unknown phone, wrong/expired code, weak password. A wrong code
+    for an unknown phone gives the same answer as for a known one.
+    """
+    phone = _identifier(normalise_mobile, phone, "phone")
+    user = User.objects.filter(phone=phone, is_active=True).first()
+    try:
+        sms_code_verify(phone=phone, purpose="password_reset", code=code)
+    except SmsError as error:
+        raise IdentityError(error.code, error.message, "sms_code") from error
+    if user is None:
+        raise IdentityError("phone_unknown", "该手机号尚未注册", "phone")
+    _check_password(password, rules, user)
+    with transaction.atomic():
+        user.set_password(password)
+        user.save(update_fields=["password"])
+        audit_record(actor=user, action="password.reset_by_sms", target=user)
+    return user
+
+
+def real_name_verify(*, user: User, name: str, id_number: str) -> User:
+    """Check name + ID number with the configured provider and record success on the account.
+
+    The ID must be the account's own (it was given at registration). Raises IdentityError
+    (`realname_mismatch`, `realname_unavailable`, …); a mismatch changes nothing.
+    """
+    from shared.realname import RealNameError, get_realname_provider
+
+    id_number = _identifier(normalise_id_number, id_number, "id_number")
+    if user.id_number and user.id_number != id_number:
+        raise IdentityError("id_number_not_yours", "身份证号与注册时填写的不一致", "id_number")
+    try:
+        result = get_realname_provider().verify(name=name.strip(), id_number=id_number)
+    except RealNameError as error:
+        raise IdentityError(error.code, error.message, None) from error
+    if not result.verified:
+        raise IdentityError("realname_mismatch", f"实名认证未通过：{result.reason}", None)
+    with transaction.atomic():
+        user.real_name_verified_at = timezone.now()
+        user.name = name.strip()
+        user.id_number = id_number
+        user.save(update_fields=["real_name_verified_at", "name", "id_number"])
+        PersonProfile.objects.filter(user=user).update(name=name.strip())
+        audit_record(
+            actor=user,
+            action="person.real_name_verified",
+            target=user,
+            data={"provider_reference": result.provider_reference},
+        )
+    return user

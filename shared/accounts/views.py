@@ -150,3 +150,43 @@ def me(request: HttpRequest) -> HttpResponse:
             "masked_id": mask_id_number(profile.id_number) if profile else "",
         },
     )
+
+
+def password_reset(request: HttpRequest) -> HttpResponse:
+    from shared.accounts.forms import PasswordResetForm
+    from shared.accounts.identity import password_reset_by_sms
+
+    form = PasswordResetForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            password_reset_by_sms(
+                rules=rules_current(),
+                phone=form.cleaned_data["phone"],
+                code=form.cleaned_data["sms_code"],
+                password=form.cleaned_data["password"],
+            )
+        except IdentityError as error:
+            _apply_error(form, error)
+        else:
+            messages.success(request, "密码已重置，请用新密码登录。")
+            return redirect("login")
+    return render(request, "accounts/password_reset.html", {"form": form, "sms_purpose": "password_reset"})
+
+
+@login_required
+def real_name(request: HttpRequest) -> HttpResponse:
+    from shared.accounts.forms import RealNameForm
+    from shared.accounts.identity import real_name_verify
+
+    form = RealNameForm(request.POST or None, initial={"name": request.user.name})
+    if request.method == "POST" and form.is_valid():
+        try:
+            real_name_verify(
+                user=request.user, name=form.cleaned_data["name"], id_number=form.cleaned_data["id_number"]
+            )
+        except IdentityError as error:
+            _apply_error(form, error)
+        else:
+            messages.success(request, "实名认证已通过。")
+            return redirect("me")
+    return render(request, "accounts/real_name.html", {"form": form})

@@ -281,3 +281,70 @@ def test_an_account_of_tenant_a_does_not_exist_on_tenant_b(tenant_a, tenant_b, s
     assert response.status_code == 200  # the form again
     with schema_context("sichuanb"):
         assert not User.objects.filter(phone="13812345678").exists()
+
+
+def test_password_reset_by_sms_sets_a_new_password_and_refuses_a_wrong_code(tenant_a, sms_outbox):
+    _register_person(host_client("sichuan.localhost"), sms_outbox)
+    client = host_client("sichuan.localhost")
+    _send_code(client, "13812345678", "password_reset")
+    code = _last_code(sms_outbox, "13812345678")
+
+    wrong = client.post(
+        "/password/reset/",
+        {
+            "phone": "13812345678",
+            "sms_code": "000000" if code != "000000" else "111111",
+            "password": "Xin-mima-2026",
+            "password_again": "Xin-mima-2026",
+        },
+    )
+    right = client.post(
+        "/password/reset/",
+        {
+            "phone": "13812345678",
+            "sms_code": code,
+            "password": "Xin-mima-2026",
+            "password_again": "Xin-mima-2026",
+        },
+    )
+
+    assert wrong.status_code == 200 and "验证码" in wrong.content.decode()
+    assert right.status_code == 302
+    assert (
+        host_client("sichuan.localhost")
+        .post("/login/", {"username": "13812345678", "password": "Xin-mima-2026"})
+        .status_code
+        == 302
+    )
+
+
+def test_real_name_verification_checks_name_and_own_id(tenant_a, sms_outbox):
+    client = host_client("sichuan.localhost")
+    _register_person(client, sms_outbox)
+    own_id = valid_id_number("510104", "19850312", "123")
+
+    other_id = client.post(
+        "/me/real-name/", {"name": "张伟", "id_number": valid_id_number("510104", "19900101", "456")}
+    )
+    mismatch = client.post("/me/real-name/", {"name": "不一致", "id_number": own_id})
+    verified = client.post("/me/real-name/", {"name": "张伟", "id_number": own_id})
+
+    assert "与注册时填写的不一致" in other_id.content.decode()
+    assert "实名认证未通过" in mismatch.content.decode()
+    assert verified.status_code == 302
+    with schema_context("sichuan"):
+        assert User.objects.get(phone="13812345678").real_name_verified_at is not None
+
+
+def test_admin_issues_a_company_account_with_a_one_time_link(tenant_gansu):
+    from tests.conftest import staff_client
+
+    client = staff_client("gansu.localhost")
+
+    page = client.post("/console/people/", {"action": "issue", "name": "甘肃新开监理公司"}).content.decode()
+
+    assert "/invite/" in page
+    with schema_context("gansu"):
+        company = Company.objects.get(name="甘肃新开监理公司")
+        assert company.status == "invited" and not company.operators.exists()
+    assert staff_client("gansu.localhost", "finance").get("/console/people/").status_code == 403
