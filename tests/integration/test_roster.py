@@ -31,9 +31,15 @@ def roster_xlsx(rows: list[dict]) -> bytes:
 def person_row(number: int, **overrides) -> dict:
     id_number = valid_id_number("310101", "19900101", f"{number:03d}")
     values = {
-        "name": f"学员{number}", "gender": "男" if int(id_number[16]) % 2 else "女", "id_type": "居民身份证",
-        "id_number": id_number, "phone": f"137{number:08d}", "email": f"p{number}@example.com",
-        "birth_date": "1990-01-01", "work_start_date": "2012-07", "specialty": "岩土工程",
+        "name": f"学员{number}",
+        "gender": "男" if int(id_number[16]) % 2 else "女",
+        "id_type": "居民身份证",
+        "id_number": id_number,
+        "phone": f"137{number:08d}",
+        "email": f"p{number}@example.com",
+        "birth_date": "1990-01-01",
+        "work_start_date": "2012-07",
+        "specialty": "岩土工程",
         "address": "上海市黄浦区人民路 1 号",
     }
     values.update(overrides)
@@ -44,16 +50,21 @@ def person_row(number: int, **overrides) -> dict:
 def company(tenant_a):
     with schema_context("sichuan"):
         company = Company.objects.create(name="上海示例勘察公司", uscc="91310000MA1FL0NQ5U")
-        operator = User.objects.create_user("op1", "Jianli-2026", kind=UserKind.COMPANY, company=company,
-                                            phone="13900009999")
+        operator = User.objects.create_user(
+            "op1", "Jianli-2026", kind=UserKind.COMPANY, company=company, phone="13900009999"
+        )
         yield company, operator
 
 
 def test_a_clean_file_imports_everyone_with_no_usable_password(company):
     company, operator = company
     with schema_context("sichuan"):
-        result = roster_import(rules=rules_current(), company=company, actor=operator,
-                               data=roster_xlsx([person_row(n) for n in range(1, 4)]))
+        result = roster_import(
+            rules=rules_current(),
+            company=company,
+            actor=operator,
+            data=roster_xlsx([person_row(n) for n in range(1, 4)]),
+        )
 
         assert result.succeeded and result.imported == 3
         people = PersonProfile.objects.filter(company=company).order_by("name")
@@ -66,14 +77,21 @@ def test_one_bad_row_imports_nobody_and_every_problem_is_reported(company):
     company, operator = company
     good = person_row(2)["id_number"]
     bad_checksum = good[:-1] + ("0" if good[-1] != "0" else "1")
-    rows = [person_row(1), person_row(2, id_number=bad_checksum), person_row(3, phone="123"),
-            person_row(1, name="重复")]
+    rows = [
+        person_row(1),
+        person_row(2, id_number=bad_checksum),
+        person_row(3, phone="123"),
+        person_row(1, name="重复"),
+    ]
     with schema_context("sichuan"):
         before = User.objects.count()
         result = roster_import(rules=rules_current(), company=company, actor=operator, data=roster_xlsx(rows))
 
         assert not result.succeeded and result.imported == 0
-        assert {(e.row_number, e.code) for e in result.errors} >= {(3, "id_number_checksum"), (4, "mobile_format")}
+        assert {(e.row_number, e.code) for e in result.errors} >= {
+            (3, "id_number_checksum"),
+            (4, "mobile_format"),
+        }
         assert any(e.row_number == 5 for e in result.errors)  # the duplicate of row 2
         assert User.objects.count() == before
 
@@ -82,9 +100,15 @@ def test_people_who_already_have_an_account_are_flagged(company):
     company, operator = company
     existing = person_row(7)
     with schema_context("sichuan"):
-        User.objects.create_user("someone", "x-Password-1", kind=UserKind.PERSON, id_number=existing["id_number"])
-        result = roster_import(rules=rules_current(), company=company, actor=operator,
-                               data=roster_xlsx([person_row(6), existing]))
+        User.objects.create_user(
+            "someone", "x-Password-1", kind=UserKind.PERSON, id_number=existing["id_number"]
+        )
+        result = roster_import(
+            rules=rules_current(),
+            company=company,
+            actor=operator,
+            data=roster_xlsx([person_row(6), existing]),
+        )
 
         assert [(e.row_number, e.code) for e in result.errors] == [(3, "account_exists")]
         assert "存在账号" in result.errors[0].message
@@ -101,8 +125,9 @@ def test_bind_needs_name_and_id_to_match(company):
 
         with pytest.raises(RosterError, match="没有找到"):
             roster_bind_person(company=company, actor=operator, name="别人", id_number=row["id_number"])
-        profile = roster_bind_person(company=company, actor=operator, name=row["name"],
-                                     id_number=row["id_number"].lower())
+        profile = roster_bind_person(
+            company=company, actor=operator, name=row["name"], id_number=row["id_number"].lower()
+        )
         assert profile.company == company
 
 
@@ -110,8 +135,9 @@ def test_company_page_imports_and_reports_errors(company):
     client = host_client("sichuan.localhost")
     client.post("/login/", {"username": "13900009999", "password": "Jianli-2026"})
     template = client.get("/company/roster/template.xlsx")
-    bad = client.post("/company/roster/", {"action": "import",
-                                           "file": io.BytesIO(roster_xlsx([person_row(9, phone="1")]))})
+    bad = client.post(
+        "/company/roster/", {"action": "import", "file": io.BytesIO(roster_xlsx([person_row(9, phone="1")]))}
+    )
     not_excel = client.post("/company/roster/", {"action": "import", "file": io.BytesIO(b"name,id\n")})
 
     assert template.status_code == 200 and template.content[:2] == b"PK"
