@@ -194,3 +194,73 @@ def roster_bind_person(*, company: Company, actor: User, name: str, id_number: s
 
 
 __all__ = ["RosterError", "RosterFileError", "RosterImportResult", "roster_bind_person", "roster_import"]
+
+
+@dataclass(frozen=True)
+class PhotoOutcome:
+    entry_name: str
+    ok: bool
+    message: str
+
+
+@dataclass
+class PhotoImportResult:
+    outcomes: list[PhotoOutcome] = field(default_factory=list)
+
+    @property
+    def stored(self) -> int:
+        return sum(1 for outcome in self.outcomes if outcome.ok)
+
+
+def roster_photos_import(*, rules: Rules, company: Company, actor: User, data: bytes) -> PhotoImportResult:
+    """Store the ID photos of a zip of `姓名-身份证号.jpg` for the company's own people.
+
+    Each file stands alone: a good photo is stored even when its neighbour is refused, and every file
+    gets a line in the result. A photo names a person of this company by ID number, and the name must
+    match. Raises RosterError("photo_not_configured") when the rules define no ID photo, and
+    UploadProblem for an archive that is not a zip, too big, or a zip bomb.
+    """
+    from shared.documents.photo_zip import read_photo_zip
+    from shared.documents.services import document_upload
+
+    spec = rules.identity.profile_photo
+    if spec is None:
+        raise RosterError("photo_not_configured", "本协会没有设置证件照要求")
+    archive = read_photo_zip(data=data, spec=spec)
+    result = PhotoImportResult(
+        [PhotoOutcome(problem.entry_name, False, problem.message) for problem in archive.problems]
+    )
+    people = {
+        profile.id_number: profile
+        for profile in PersonProfile.objects.filter(
+            company=company, id_number__in=[photo.id_number for photo in archive.photos]
+        ).select_related("user")
+    }
+    for photo in archive.photos:
+        profile = people.get(photo.id_number)
+        if profile is None:
+            result.outcomes.append(PhotoOutcome(photo.entry_name, False, "本单位没有该身份证号的人员"))
+            continue
+        if profile.name != photo.person_name:
+            result.outcomes.append(
+                PhotoOutcome(
+                    photo.entry_name, False, f"姓名与身份证号不符：该身份证号登记的姓名是 {profile.name}"
+                )
+            )
+            continue
+        document_upload(
+            owner=profile.user,
+            key=spec.key,
+            spec=spec,
+            data=photo.data,
+            filename=photo.entry_name,
+            review_required=rules.identity.photo_review_by_staff,
+        )
+        result.outcomes.append(PhotoOutcome(photo.entry_name, True, "已上传"))
+    audit_record(
+        actor=actor,
+        action="roster.photos",
+        target=company,
+        data={"stored": result.stored, "refused": len(result.outcomes) - result.stored},
+    )
+    return result

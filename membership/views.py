@@ -129,7 +129,7 @@ def roster(request: HttpRequest) -> HttpResponse:
     from tenant_configs.selectors import rules_current
 
     company = request.user.company
-    context = {"company": company, "result": None, "file_error": None}
+    context = {"company": company, "result": None, "file_error": None, "photos": None, "photo_error": None}
     if request.method == "POST" and request.POST.get("action") == "import":
         upload = request.FILES.get("file")
         if upload is None:
@@ -143,6 +143,20 @@ def roster(request: HttpRequest) -> HttpResponse:
                 )
             except RosterFileError as error:
                 context["file_error"] = error.message
+    elif request.method == "POST" and request.POST.get("action") == "photos":
+        from membership.roster import roster_photos_import
+        from shared.documents.checks import UploadProblem
+
+        upload = request.FILES.get("zip")
+        if upload is None or upload.size > MAX_ROSTER_BYTES * 15:
+            context["photo_error"] = "请选择照片压缩包（.zip，最大 300 MB）"
+        else:
+            try:
+                context["photos"] = roster_photos_import(
+                    rules=rules_current(), company=company, actor=request.user, data=upload.read()
+                )
+            except (RosterError, UploadProblem) as error:
+                context["photo_error"] = error.message
     elif request.method == "POST" and request.POST.get("action") == "bind":
         try:
             profile = roster_bind_person(

@@ -1,5 +1,6 @@
 """Settings, read from the environment. Every variable is documented in `.env.example`."""
 
+import os
 from pathlib import Path
 
 from shared.env import database_from_url, env_bool, env_int, env_list, env_str
@@ -148,6 +149,8 @@ REDIS_URL = env_str("REDIS_URL")
 _cache_keys = {
     "KEY_FUNCTION": "django_tenants.cache.make_key",
     "REVERSE_KEY_FUNCTION": "django_tenants.cache.reverse_key",
+    # Test runs share one Redis with each other: keep each run's keys apart.
+    "KEY_PREFIX": f"test{os.getpid()}" if env_bool("TESTING") else env_str("CACHE_KEY_PREFIX", ""),
 }
 if REDIS_URL:
     CACHES = {

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-BENCHMARKS = ["tenant_routing", "tenant_onboard", "roster_import_10k"]
+BENCHMARKS = ["tenant_routing", "tenant_onboard", "roster_import_10k", "photo_zip_1000"]
 RESULTS = Path(__file__).resolve().parents[2] / "var" / "bench-results.jsonl"
 
 

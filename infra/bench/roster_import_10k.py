@@ -21,35 +21,43 @@ class _Rollback(Exception):
     pass
 
 
-def _xlsx(rows: int) -> bytes:
+def _xlsx_from(people: list[dict]) -> bytes:
     import openpyxl
 
     from shared.excel.roster import ROSTER_COLUMNS, ROSTER_SHEET_TITLE, header_text
-    from shared.validation import id_number_check_character
 
     workbook = openpyxl.Workbook(write_only=True)
     sheet = workbook.create_sheet(ROSTER_SHEET_TITLE)
     sheet.append([header_text(column) for column in ROSTER_COLUMNS])
     keys = [column.key for column in ROSTER_COLUMNS]
-    for number in range(rows):
-        body = f"3101011990{(number // 28) % 12 + 1:02d}{number % 28 + 1:02d}{number % 1000:03d}"
-        body = f"310101{1960 + number // 1000 % 40}{body[10:]}"
-        id_number = body + id_number_check_character(body)
-        values = {
-            "name": f"学员{number}",
-            "gender": "男" if int(id_number[16]) % 2 else "女",
-            "id_type": "居民身份证",
-            "id_number": id_number,
-            "phone": f"13{number % 7 + 3}{number:08d}",
-            "email": f"p{number}@example.com",
-            "work_start_date": "2012-07",
-            "specialty": "岩土工程",
-            "address": "上海市黄浦区人民路 1 号",
-        }
-        sheet.append([values.get(key, "") for key in keys])
+    for person in people:
+        sheet.append([person.get(key, "") for key in keys])
     buffer = io.BytesIO()
     workbook.save(buffer)
     return buffer.getvalue()
+
+
+def _xlsx(rows: int) -> bytes:
+    from shared.validation import id_number_check_character
+
+    people = []
+    for number in range(rows):
+        body = f"310101{1960 + number // 1000 % 40}{(number // 28) % 12 + 1:02d}{number % 28 + 1:02d}{number % 1000:03d}"
+        id_number = body + id_number_check_character(body)
+        people.append(
+            {
+                "name": f"学员{number}",
+                "gender": "男" if int(id_number[16]) % 2 else "女",
+                "id_type": "居民身份证",
+                "id_number": id_number,
+                "phone": f"13{number % 7 + 3}{number:08d}",
+                "email": f"p{number}@example.com",
+                "work_start_date": "2012-07",
+                "specialty": "岩土工程",
+                "address": "上海市黄浦区人民路 1 号",
+            }
+        )
+    return _xlsx_from(people)
 
 
 def _timed_in_rollback(function) -> tuple[float, object]:

@@ -143,3 +143,67 @@ def test_company_page_imports_and_reports_errors(company):
     assert template.status_code == 200 and template.content[:2] == b"PK"
     assert "本次没有导入任何人员" in bad.content.decode()
     assert "import-file-error" in not_excel.content.decode()
+
+
+def _zip(entries: dict[str, bytes]) -> bytes:
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, data in entries.items():
+            archive.writestr(name, data)
+    return buffer.getvalue()
+
+
+def test_photos_in_a_zip_are_stored_for_the_companys_own_people_only(tenant_a, settings, tmp_path):
+    from membership.roster import roster_photos_import
+    from shared.documents.models import Document
+    from tests.unit.test_document_checks import photo_jpeg
+
+    settings.MEDIA_ROOT = tmp_path
+    first, second, stranger = (
+        person_row(21, name="李雷"),
+        person_row(22, name="韩梅梅"),
+        person_row(23, name="王强"),
+    )
+    fourth = person_row(24, name="赵敏")
+    with schema_context("shanghai"):
+        rules = rules_current()
+        company = Company.objects.create(name="上海照片测试公司")
+        operator = User.objects.create_user("op-sh", "Jianli-2026", kind=UserKind.COMPANY, company=company)
+        assert roster_import(
+            rules=rules, company=company, actor=operator, data=roster_xlsx([first, second])
+        ).succeeded
+        data = _zip(
+            {
+                f"{first['name']}-{first['id_number']}.jpg": photo_jpeg(),
+                f"别人-{second['id_number']}.jpg": photo_jpeg(),
+                f"{stranger['name']}-{stranger['id_number']}.jpg": photo_jpeg(),
+                "../../etc/evil.jpg": photo_jpeg(),
+                f"{fourth['name']}-{fourth['id_number']}.jpeg": photo_jpeg(size=(300, 400)),
+            }
+        )
+
+        result = roster_photos_import(rules=rules, company=company, actor=operator, data=data)
+
+        outcomes = {outcome.entry_name: (outcome.ok, outcome.message) for outcome in result.outcomes}
+        assert result.stored == 1
+        assert outcomes[f"{first['name']}-{first['id_number']}.jpg"] == (True, "已上传")
+        assert "姓名与身份证号不符" in outcomes[f"别人-{second['id_number']}.jpg"][1]
+        assert outcomes[f"{stranger['name']}-{stranger['id_number']}.jpg"] == (
+            False,
+            "本单位没有该身份证号的人员",
+        )
+        assert not outcomes["../../etc/evil.jpg"][0]
+        assert "295×413" in outcomes[f"{fourth['name']}-{fourth['id_number']}.jpeg"][1]
+        stored = Document.objects.get()
+        assert stored.owner.id_number == first["id_number"]
+        assert str(tmp_path / "shanghai" / "documents") in stored.file.path
+
+
+def test_a_tenant_without_a_photo_spec_refuses_photo_zips(company):
+    from membership.roster import roster_photos_import
+
+    company, operator = company
+    with schema_context("sichuan"), pytest.raises(RosterError, match="证件照"):
+        roster_photos_import(rules=rules_current(), company=company, actor=operator, data=_zip({}))
