@@ -4,7 +4,8 @@ from django import forms
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.views import LoginView, LogoutView
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.db.models import Q
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 
@@ -165,3 +166,39 @@ def console_people(request: HttpRequest) -> HttpResponse:
             "companies": Company.objects.order_by("-created_at")[:50],
         },
     )
+
+
+@staff_required()
+def console_persons(request: HttpRequest) -> HttpResponse:
+    """People of the association, ID numbers and phones masked; search by name, phone or ID number."""
+    from shared.accounts.models import PersonProfile
+    from shared.validation import mask_id_number, mask_phone
+
+    query = request.GET.get("q", "").strip()
+    profiles = PersonProfile.objects.select_related("company").order_by("-created_at")
+    if query:
+        profiles = profiles.filter(Q(name__icontains=query) | Q(phone=query) | Q(id_number=query.upper()))
+    rows = [
+        {
+            "profile": profile,
+            "id_number": mask_id_number(profile.id_number),
+            "phone": mask_phone(profile.phone),
+        }
+        for profile in profiles[:100]
+    ]
+    return render(
+        request, "console/persons.html", {"console_section": "persons", "rows": rows, "query": query}
+    )
+
+
+@staff_required("reviewer")
+def console_person_detail(request: HttpRequest, profile_id: int) -> HttpResponse:
+    """The full record, for reviewers and admins only; every view is audit-logged (DESIGN §8)."""
+    from shared.accounts.models import PersonProfile
+    from shared.services import audit_record
+
+    profile = PersonProfile.objects.select_related("user", "company").filter(pk=profile_id).first()
+    if profile is None:
+        raise Http404
+    audit_record(actor=request.user, action="person.view_full_record", target=profile)
+    return render(request, "console/person_detail.html", {"console_section": "persons", "profile": profile})

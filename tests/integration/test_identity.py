@@ -348,3 +348,31 @@ def test_admin_issues_a_company_account_with_a_one_time_link(tenant_gansu):
         company = Company.objects.get(name="甘肃新开监理公司")
         assert company.status == "invited" and not company.operators.exists()
     assert staff_client("gansu.localhost", "finance").get("/console/people/").status_code == 403
+
+
+def test_staff_lists_mask_ids_and_a_full_record_view_is_audited(tenant_a, sms_outbox):
+    from shared.models import AuditEntry
+    from tests.conftest import staff_client
+    from tests.factories import StaffFactory
+
+    _register_person(host_client("sichuan.localhost"), sms_outbox)
+    with schema_context("sichuan"):
+        StaffFactory(username="reviewer1", staff_roles=["reviewer"])
+        profile = PersonProfile.objects.get()
+    finance = staff_client("sichuan.localhost", "finance")
+    reviewer = staff_client("sichuan.localhost", "reviewer1")
+
+    listing = finance.get("/console/persons/").content.decode()
+    finance_detail = finance.get(f"/console/persons/{profile.pk}/")
+    reviewer_detail = reviewer.get(f"/console/persons/{profile.pk}/").content.decode()
+
+    assert "510104********" in listing and profile.id_number not in listing
+    assert finance_detail.status_code == 403
+    assert profile.id_number in reviewer_detail
+    with schema_context("sichuan"):
+        assert (
+            AuditEntry.objects.filter(
+                action="person.view_full_record", object_id=str(profile.pk), actor__username="reviewer1"
+            ).count()
+            == 1
+        )
