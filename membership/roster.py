@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from shared.accounts.models import Company, PersonProfile, User, UserKind
 from shared.db import bulk_insert_copy
-from shared.excel.roster import RosterFileError, RosterRow, RowError, parse_roster
+from shared.excel.roster import RosterFileError, RosterRow, RowError, check_roster_values, parse_roster
 from shared.services import audit_record
 from shared.validation import IdentifierError, normalise_id_number
 from tenant_configs.schema import PersonLoginMethod, Rules
@@ -112,7 +112,17 @@ def roster_import(*, rules: Rules, company: Company, actor: User, data: bytes) -
 
     Raises RosterFileError when the file as a whole is unreadable (not xlsx, too large, wrong header).
     """
-    parsed = parse_roster(data)
+    return _roster_create(rules=rules, company=company, actor=actor, parsed=parse_roster(data))
+
+
+def roster_add_person(
+    *, rules: Rules, company: Company, actor: User, values: dict[str, object]
+) -> RosterImportResult:
+    """Add one person typed into the company's form (单独添加学员), checked exactly like an imported row."""
+    return _roster_create(rules=rules, company=company, actor=actor, parsed=check_roster_values(values))
+
+
+def _roster_create(*, rules: Rules, company: Company, actor: User, parsed) -> RosterImportResult:
     result = RosterImportResult(errors=list(parsed.errors))
     result.errors += _existing_account_errors(parsed.rows)
     if result.errors:
@@ -193,7 +203,14 @@ def roster_bind_person(*, company: Company, actor: User, name: str, id_number: s
     return profile
 
 
-__all__ = ["RosterError", "RosterFileError", "RosterImportResult", "roster_bind_person", "roster_import"]
+__all__ = [
+    "RosterError",
+    "RosterFileError",
+    "RosterImportResult",
+    "roster_add_person",
+    "roster_bind_person",
+    "roster_import",
+]
 
 
 @dataclass(frozen=True)

@@ -129,7 +129,18 @@ def roster(request: HttpRequest) -> HttpResponse:
     from tenant_configs.selectors import rules_current
 
     company = request.user.company
-    context = {"company": company, "result": None, "file_error": None, "photos": None, "photo_error": None}
+    from shared.excel.roster import ROSTER_COLUMNS
+
+    context = {
+        "company": company,
+        "result": None,
+        "file_error": None,
+        "photos": None,
+        "photo_error": None,
+        "columns": ROSTER_COLUMNS,
+        "add_errors": [],
+        "add_values": {},
+    }
     if request.method == "POST" and request.POST.get("action") == "import":
         upload = request.FILES.get("file")
         if upload is None:
@@ -157,6 +168,17 @@ def roster(request: HttpRequest) -> HttpResponse:
                 )
             except (RosterError, UploadProblem) as error:
                 context["photo_error"] = error.message
+    elif request.method == "POST" and request.POST.get("action") == "add":
+        from membership.roster import roster_add_person
+        from shared.excel.roster import ROSTER_COLUMNS
+
+        values = {column.key: request.POST.get(column.key, "") for column in ROSTER_COLUMNS}
+        added = roster_add_person(rules=rules_current(), company=company, actor=request.user, values=values)
+        if added.succeeded:
+            messages.success(request, f"已添加 {values['name']}")
+            return redirect("company:roster")
+        context["add_errors"] = added.errors
+        context["add_values"] = values
     elif request.method == "POST" and request.POST.get("action") == "bind":
         try:
             profile = roster_bind_person(

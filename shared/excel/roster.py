@@ -1091,3 +1091,21 @@ def _check_duplicate(check: _RowCheck, key: str, first_rows: dict[str, int]) -> 
     first_row = first_rows.setdefault(value, check.row_number)
     if first_row != check.row_number:
         check.fail(_COLUMNS_BY_KEY[key], "duplicate_in_file", f"与第 {first_row} 行重复")
+
+
+def check_roster_values(
+    values: dict[str, object], *, today: datetime.date | None = None
+) -> RosterParseResult:
+    """Check one person's values (keys of ROSTER_COLUMNS) by the same rules as an imported row.
+
+    For the company's "add one person" form, so a person typed in and a person imported are held to
+    exactly the same checks. The result has one row, or that row's errors (row number 1).
+    """
+    cells = {column.key: _trimmed(values.get(column.key, "")) for column in ROSTER_COLUMNS}
+    blank_keys = {key for key, value in cells.items() if value in ("", None)}
+    check = _check_row(
+        1, cells, blank_keys=blank_keys, formula_keys=frozenset(), today=today or _china_today()
+    )
+    if check.errors:
+        return RosterParseResult(errors=check.errors)
+    return RosterParseResult(rows=[_roster_row(check)])

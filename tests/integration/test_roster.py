@@ -207,3 +207,23 @@ def test_a_tenant_without_a_photo_spec_refuses_photo_zips(company):
     company, operator = company
     with schema_context("sichuan"), pytest.raises(RosterError, match="证件照"):
         roster_photos_import(rules=rules_current(), company=company, actor=operator, data=_zip({}))
+
+
+def test_company_adds_one_person_with_the_same_checks_as_an_import(company):
+    company, operator = company
+    client = host_client("sichuan.localhost")
+    client.post("/login/", {"username": "13900009999", "password": "Jianli-2026"})
+    good = person_row(31, name="欧阳·娜娜")
+    bad_checksum = good["id_number"][:-1] + ("0" if good["id_number"][-1] != "0" else "1")
+
+    refused = client.post(
+        "/company/roster/", {"action": "add", **person_row(31, id_number=bad_checksum, phone="")}
+    )
+    added = client.post("/company/roster/", {"action": "add", **good})
+
+    page = refused.content.decode()
+    assert "「身份证号」" in page and "「手机号」" in page
+    assert added.status_code == 302
+    with schema_context("sichuan"):
+        profile = PersonProfile.objects.get(company=company)
+        assert profile.name == "欧阳·娜娜" and profile.id_number == good["id_number"]
