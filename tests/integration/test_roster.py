@@ -210,7 +210,7 @@ def test_a_tenant_without_a_photo_spec_refuses_photo_zips(company):
 
 
 def test_company_adds_one_person_with_the_same_checks_as_an_import(company):
-    company, operator = company
+    company, _operator = company
     client = host_client("sichuan.localhost")
     client.post("/login/", {"username": "13900009999", "password": "Jianli-2026"})
     good = person_row(31, name="欧阳·娜娜")
