@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from shared.accounts.models import Company, PersonProfile, User, UserKind
 from shared.db import bulk_insert_copy
+from shared.errors import CodedError
 from shared.excel.roster import RosterFileError, RosterRow, RowError, check_roster_values, parse_roster
 from shared.services import audit_record
 from shared.validation import IdentifierError, normalise_id_number
@@ -60,11 +61,8 @@ PROFILE_FIELDS = (
 )
 
 
-class RosterError(Exception):
-    def __init__(self, code: str, message: str):
-        super().__init__(message)
-        self.code = code
-        self.message = message
+class RosterError(CodedError):
+    pass
 
 
 @dataclass

@@ -5,14 +5,12 @@ from django.utils import timezone
 
 from membership.models import JOIN_REQUEST_TRANSITIONS, JoinRequest, JoinRequestStatus
 from shared.accounts.models import Company, PersonProfile, User, UserKind
+from shared.errors import CodedError
 from shared.services import audit_record
 
 
-class JoinRequestError(Exception):
-    def __init__(self, code: str, message: str):
-        super().__init__(message)
-        self.code = code
-        self.message = message
+class JoinRequestError(CodedError):
+    pass
 
 
 def join_request_create(*, person: User, company: Company) -> JoinRequest:

@@ -92,8 +92,26 @@ def members(request: HttpRequest) -> HttpResponse:
             "people": people,
             "pending": pending,
             "reject_form": RejectForm(),
+            "operators": company.operators.filter(is_active=True).order_by("id"),
+            "operator_link": request.session.pop("operator_link", None),
         },
     )
+
+
+@company_required
+@require_POST
+def invite_operator(request: HttpRequest) -> HttpResponse:
+    from shared.accounts.identity import IdentityError, company_operator_invite
+
+    try:
+        issued = company_operator_invite(
+            company=request.user.company, actor=request.user, name=request.POST.get("name", "")
+        )
+    except IdentityError as error:
+        messages.error(request, error.message)
+    else:
+        request.session["operator_link"] = request.build_absolute_uri(f"/invite/{issued.token}/")
+    return redirect("company:members")
 
 
 @company_required

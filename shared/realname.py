@@ -18,6 +18,7 @@ import requests
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
+from shared.errors import CodedError
 from shared.validation import normalise_id_number
 
 logger = logging.getLogger("realname")
@@ -36,16 +37,8 @@ class RealNameResult:
     provider_reference: str
 
 
-class RealNameError(Exception):
+class RealNameError(CodedError):
     """The provider could not give a verdict; `code` is stable English, `message` is for people."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-
-    def __str__(self) -> str:
-        return self.message
 
 
 class RealNameProvider(ABC):

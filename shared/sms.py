@@ -26,6 +26,7 @@ from django.core.cache import cache
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
+from shared.errors import CodedError
 from shared.validation import IdentifierError, mask_phone, normalise_mobile
 
 logger = logging.getLogger("sms")
@@ -43,16 +44,8 @@ _DAILY_COUNTER_TTL_SECONDS = 24 * 60 * 60
 _PURPOSE_SHAPE = re.compile(r"[a-z][a-z0-9_]{0,39}")
 
 
-class SmsError(Exception):
+class SmsError(CodedError):
     """A refused send or verification; `code` is stable English, `message` is for people."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-
-    def __str__(self) -> str:
-        return self.message
 
 
 # --- backends ----------------------------------------------------------------------------------------

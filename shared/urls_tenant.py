@@ -29,6 +29,7 @@ company_patterns = (
         path("members/", membership_views.members, name="members"),
         path("members/requests/<int:request_id>/", membership_views.decide_join, name="decide-join"),
         path("roster/", membership_views.roster, name="roster"),
+        path("operators/", membership_views.invite_operator, name="invite-operator"),
         path("roster/template.xlsx", membership_views.roster_template, name="roster-template"),
     ],
     "company",
@@ -67,4 +68,5 @@ urlpatterns = [
     path("documents/", include("shared.documents.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("", include("shared.accounts.urls_profile")),
 ]

@@ -13,6 +13,8 @@ import re
 from typing import Literal
 from zoneinfo import ZoneInfo
 
+from shared.errors import CodedError
+
 # PRC IDs carry Beijing dates; "in the future" must not depend on the server's own time zone.
 CHINA_TIME_ZONE = ZoneInfo("Asia/Shanghai")
 
@@ -32,16 +34,8 @@ _FULL_WIDTH = str.maketrans(
 _WHITESPACE = re.compile(r"\s+")
 
 
-class IdentifierError(ValueError):
+class IdentifierError(CodedError, ValueError):
     """A value that is not a valid identifier; `code` is stable English, `message` is for people."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-
-    def __str__(self) -> str:
-        return self.message
 
 
 def _to_ascii_compact(value: str) -> str:

@@ -9,7 +9,7 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 
-from shared.accounts.forms import RulesAuthenticationForm
+from shared.accounts.forms import PasswordConfirmationForm, RulesAuthenticationForm
 from shared.accounts.services import InvitationError, invitation_accept, invitation_get_usable
 from shared.models import AuditEntry
 from shared.permissions import staff_required
@@ -65,17 +65,11 @@ class SiteLogoutView(LogoutView):
     pass
 
 
-class InvitationAcceptForm(forms.Form):
+class InvitationAcceptForm(PasswordConfirmationForm):
     username = forms.CharField(label="登录名", max_length=64)
     name = forms.CharField(label="姓名", max_length=100, required=False)
     password = forms.CharField(label="密码", widget=forms.PasswordInput, min_length=8)
     password_again = forms.CharField(label="再次输入密码", widget=forms.PasswordInput)
-
-    def clean(self):
-        data = super().clean()
-        if data.get("password") and data.get("password") != data.get("password_again"):
-            self.add_error("password_again", "两次输入的密码不一致")
-        return data
 
 
 def invitation_accept_view(request: HttpRequest, token: str) -> HttpResponse:

@@ -11,6 +11,7 @@ from django_tenants.utils import get_public_schema_name, schema_context, schema_
 
 from shared.accounts.models import StaffRole, User, UserKind
 from shared.accounts.services import IssuedInvitation, invitation_create
+from shared.errors import CodedError
 from shared.models import AuditEntry
 from shared.services import audit_record, describe_actor
 from tenant_configs.schema import Rules
@@ -39,13 +40,8 @@ RESERVED_SLUGS = frozenset(
 )
 
 
-class TenantError(Exception):
+class TenantError(CodedError):
     """A refused operator action; `code` is stable for the API, `message` is for people."""
-
-    def __init__(self, code: str, message: str):
-        super().__init__(message)
-        self.code = code
-        self.message = message
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,17 @@ class RulesAuthenticationForm(AuthenticationForm):
                 raise forms.ValidationError(refusal, code="login_refused")
 
 
-class PersonRegistrationForm(forms.Form):
+class PasswordConfirmationForm(forms.Form):
+    """A form whose `password` must be typed twice (`password_again`)."""
+
+    def clean(self):
+        data = super().clean()
+        if data.get("password") and data.get("password") != data.get("password_again"):
+            self.add_error("password_again", "两次输入的密码不一致")
+        return data
+
+
+class PersonRegistrationForm(PasswordConfirmationForm):
     name = forms.CharField(label="姓名", max_length=50)
     id_number = forms.CharField(label="身份证号", max_length=30)
     phone = forms.CharField(label="手机号", max_length=20)
@@ -29,14 +39,8 @@ class PersonRegistrationForm(forms.Form):
     password = forms.CharField(label="密码", widget=forms.PasswordInput)
     password_again = forms.CharField(label="再次输入密码", widget=forms.PasswordInput)
 
-    def clean(self):
-        data = super().clean()
-        if data.get("password") and data.get("password") != data.get("password_again"):
-            self.add_error("password_again", "两次输入的密码不一致")
-        return data
 
-
-class CompanyRegistrationForm(forms.Form):
+class CompanyRegistrationForm(PasswordConfirmationForm):
     name = forms.CharField(label="单位名称", max_length=120)
     uscc = forms.CharField(label="统一社会信用代码", max_length=30)
     contact_name = forms.CharField(label="联系人（法人或经办人）", max_length=50)
@@ -44,12 +48,6 @@ class CompanyRegistrationForm(forms.Form):
     sms_code = forms.CharField(label="短信验证码", max_length=6, required=False)
     password = forms.CharField(label="密码", widget=forms.PasswordInput)
     password_again = forms.CharField(label="再次输入密码", widget=forms.PasswordInput)
-
-    def clean(self):
-        data = super().clean()
-        if data.get("password") and data.get("password") != data.get("password_again"):
-            self.add_error("password_again", "两次输入的密码不一致")
-        return data
 
 
 class SmsLoginForm(forms.Form):
@@ -61,17 +59,11 @@ class RejectForm(forms.Form):
     reason = forms.CharField(label="拒绝原因", max_length=200)
 
 
-class PasswordResetForm(forms.Form):
+class PasswordResetForm(PasswordConfirmationForm):
     phone = forms.CharField(label="手机号", max_length=20)
     sms_code = forms.CharField(label="短信验证码", max_length=6)
     password = forms.CharField(label="新密码", widget=forms.PasswordInput)
     password_again = forms.CharField(label="再次输入新密码", widget=forms.PasswordInput)
-
-    def clean(self):
-        data = super().clean()
-        if data.get("password") and data.get("password") != data.get("password_again"):
-            self.add_error("password_again", "两次输入的密码不一致")
-        return data
 
 
 class RealNameForm(forms.Form):

@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from shared.accounts.models import Company, CompanyStatus, Gender, PersonProfile, User, UserKind
 from shared.accounts.services import IssuedInvitation, invitation_create
+from shared.errors import CodedError
 from shared.services import audit_record
 from shared.sms import SmsError, sms_code_verify
 from shared.validation import (
@@ -25,13 +26,11 @@ from shared.validation import (
 from tenant_configs.schema import CompanyAccountCreation, PersonLoginMethod, Rules
 
 
-class IdentityError(Exception):
-    """A refused identity action: `field` names the form field at fault (or None), `code` is stable."""
+class IdentityError(CodedError):
+    """A refused identity action: `field` names the form field at fault (or None)."""
 
     def __init__(self, code: str, message: str, field: str | None = None):
-        super().__init__(message)
-        self.code = code
-        self.message = message
+        super().__init__(code, message)
         self.field = field
 
 
@@ -260,3 +259,18 @@ def real_name_verify(*, user: User, name: str, id_number: str) -> User:
             data={"provider_reference": result.provider_reference},
         )
     return user
+
+
+def company_operator_invite(*, company: Company, actor: User, name: str) -> IssuedInvitation:
+    """A company operator adds another operator account for the same company (one-time link)."""
+    if actor.kind != UserKind.COMPANY or actor.company_id != company.pk:
+        raise IdentityError("not_your_company", "只能为本单位添加操作员", None)
+    name = name.strip()
+    if not name:
+        raise IdentityError("name_required", "请填写操作员姓名", "name")
+    with transaction.atomic():
+        issued = invitation_create(
+            kind=UserKind.COMPANY, name=name, company=company, created_by_label=actor.username
+        )
+        audit_record(actor=actor, action="company.operator_invite", target=company, data={"name": name})
+    return issued

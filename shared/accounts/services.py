@@ -11,16 +11,14 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from shared.accounts.models import Company, CompanyStatus, Invitation, StaffRole, User, UserKind
+from shared.errors import CodedError
 from shared.services import audit_record
 
 INVITATION_VALID_FOR = timedelta(days=14)
 
 
-class InvitationError(Exception):
-    def __init__(self, code: str, message: str):
-        super().__init__(message)
-        self.code = code
-        self.message = message
+class InvitationError(CodedError):
+    pass
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from pathlib import PurePosixPath
 
 from PIL import Image, ImageChops, UnidentifiedImageError
 
+from shared.errors import CodedError
 from tenant_configs.schema import DocumentFormat, DocumentSpec
 
 # An image above this many pixels is refused from its header, before decoding. A 1-inch photo has 0.12 MP
@@ -88,16 +89,8 @@ _OTHER_KINDS: tuple[tuple[int, bytes, str], ...] = (
 )
 
 
-class UploadProblem(ValueError):
+class UploadProblem(CodedError, ValueError):
     """Why an upload was refused: `code` is stable English, `message` is for the person who uploaded it."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-
-    def __str__(self) -> str:
-        return self.message
 
 
 @dataclass(frozen=True)

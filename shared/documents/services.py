@@ -16,6 +16,7 @@ from shared.accounts.models import Company, User, UserKind
 from shared.documents.checks import check_upload
 from shared.documents.models import CONTENT_TYPES, DOCUMENT_TRANSITIONS, Document, DocumentStatus
 from shared.documents.selectors import current_documents_in_slot
+from shared.errors import CodedError
 from shared.services import audit_record
 from tenant_configs.schema import DocumentSpec
 
@@ -23,13 +24,8 @@ RETURN_REASON_MAX_LENGTH = 200
 ORIGINAL_NAME_MAX_LENGTH = 255
 
 
-class DocumentError(Exception):
+class DocumentError(CodedError):
     """A refused document action: `code` is stable English, `message` is shown to the user."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
 
 
 def _original_name(filename: str) -> str:

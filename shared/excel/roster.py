@@ -42,6 +42,7 @@ from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.datavalidation import DataValidation
 from openpyxl.worksheet.worksheet import Worksheet
 
+from shared.errors import CodedError
 from shared.validation import (
     CHINA_TIME_ZONE,
     IdentifierError,
@@ -236,16 +237,8 @@ class RosterParseResult:
         return not self.errors
 
 
-class RosterFileError(ValueError):
+class RosterFileError(CodedError, ValueError):
     """The file as a whole cannot be read (not an xlsx, too big, wrong header…); nothing was parsed."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-
-    def __str__(self) -> str:
-        return self.message
 
 
 # --- template ----------------------------------------------------------------------------------------

@@ -376,3 +376,31 @@ def test_staff_lists_mask_ids_and_a_full_record_view_is_audited(tenant_a, sms_ou
             ).count()
             == 1
         )
+
+
+def test_a_company_adds_a_second_operator_who_acts_for_the_same_company(tenant_a, sms_outbox):
+    client = host_client("sichuan.localhost")
+    _register_company(client, sms_outbox)
+
+    client.post("/company/operators/", {"name": "第二操作员"})
+    page = client.get("/company/members/").content.decode()
+    import re
+
+    link = re.search(r'id="operator-link">([^<]+)<', page)
+    assert link is not None, page
+    token = link.group(1).rstrip("/").rsplit("/", 1)[1]
+    second = host_client("sichuan.localhost")
+    second.post(
+        f"/invite/{token}/",
+        {
+            "username": "op2",
+            "name": "第二操作员",
+            "password": "Second-op-2026",
+            "password_again": "Second-op-2026",
+        },
+    )
+
+    assert second.get("/company/members/").status_code == 200
+    with schema_context("sichuan"):
+        company = Company.objects.get(uscc=USCC)
+        assert sorted(company.operators.values_list("username", flat=True)) == ["13900001111", "op2"]
