@@ -18,7 +18,15 @@ from django.db.models import Model, Q
 from rest_framework.authtoken.models import Token
 
 from shared.accounts.identity import IdentityError, PersonRegistration, login_refusal, person_register
-from shared.accounts.models import Gender, InvoiceTitle, MailingAddress, PersonProfile, User, UserKind
+from shared.accounts.models import (
+    Gender,
+    InvoiceTitle,
+    MailingAddress,
+    PersonProfile,
+    PracticeCertificate,
+    User,
+    UserKind,
+)
 from shared.accounts.selectors import person_get_by_wechat_openid
 from shared.accounts.wechat import (
     wechat_code_to_session,
@@ -455,3 +463,38 @@ def address_delete(*, user: User, address: MailingAddress) -> None:
     with transaction.atomic():
         audit_record(actor=user, action="address.delete", target=address, data={})
         MailingAddress.objects.filter(pk=address.pk).delete()
+
+
+def practice_certificate_add(
+    *, profile: PersonProfile, actor: User, kind: str, number: str
+) -> PracticeCertificate:
+    """Add a practice-qualification certificate (执业资格证书) to a person's full personnel profile.
+
+    The caller has already checked that `actor` may edit `profile` (the person, or their company).
+    Raises IdentityError("certificate_incomplete") when the type or number is missing.
+    """
+    kind, number = kind.strip(), number.strip()
+    if not kind or not number:
+        raise IdentityError(
+            "certificate_incomplete", "请填写证书类型和证书编号", "number" if kind else "kind"
+        )
+    with transaction.atomic():
+        certificate = PracticeCertificate.objects.create(profile=profile, kind=kind[:50], number=number[:50])
+        audit_record(
+            actor=actor,
+            action="practice_certificate.add",
+            target=profile,
+            data={"kind": certificate.kind, "number": certificate.number},
+        )
+    return certificate
+
+
+def practice_certificate_delete(*, certificate: PracticeCertificate, actor: User) -> None:
+    with transaction.atomic():
+        audit_record(
+            actor=actor,
+            action="practice_certificate.delete",
+            target=certificate.profile,
+            data={"kind": certificate.kind, "number": certificate.number},
+        )
+        certificate.delete()

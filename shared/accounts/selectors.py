@@ -44,3 +44,16 @@ def person_get_by_wechat_openid(*, openid: str) -> User | None:
     if not openid:
         return None
     return User.objects.filter(wechat_openid=openid, kind=UserKind.PERSON).select_related("company").first()
+
+
+def profile_editable_by(*, profile_id: int, user) -> "PersonProfile":
+    """A profile `user` may edit: their own, or (company operator) one of their company's people.
+
+    Raises PersonProfile.DoesNotExist otherwise, so the view answers 404.
+    """
+    from shared.accounts.models import PersonProfile, UserKind
+
+    profiles = PersonProfile.objects.select_related("user")
+    if user.kind == UserKind.COMPANY and user.company_id:
+        return profiles.get(Q(pk=profile_id) & (Q(company_id=user.company_id) | Q(user=user)))
+    return profiles.get(pk=profile_id, user=user)

@@ -19,4 +19,9 @@ urlpatterns = [
     path("me/addresses/", views_profile.addresses, name="addresses"),
     path("me/addresses/<int:address_id>/edit/", views_profile.address_edit, name="address-edit"),
     path("me/addresses/<int:address_id>/delete/", views_profile.address_delete, name="address-delete"),
+    path(
+        "people/<int:profile_id>/practice-certificates/",
+        views_profile.practice_certificates,
+        name="practice-certificates",
+    ),
 ]

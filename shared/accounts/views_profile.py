@@ -12,6 +12,7 @@ from functools import wraps
 
 from django import forms
 from django.contrib import messages
+from django.contrib.auth.views import redirect_to_login
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
@@ -324,3 +325,47 @@ def address_delete(request: HttpRequest, address_id: int) -> HttpResponse:
     profile_services.address_delete(user=request.user, address=address)
     messages.success(request, "邮寄地址已删除。")
     return redirect("addresses")
+
+
+def practice_certificates(request: HttpRequest, profile_id: int) -> HttpResponse:
+    """执业资格证书 of a person: the person themself, or their company (shanghai's full personnel profile)."""
+    from shared.accounts.models import PracticeCertificate
+    from shared.accounts.profile_services import practice_certificate_add, practice_certificate_delete
+    from shared.accounts.selectors import profile_editable_by
+
+    if not request.user.is_authenticated:
+        return redirect_to_login(request.get_full_path())
+    try:
+        profile = profile_editable_by(profile_id=profile_id, user=request.user)
+    except PersonProfile.DoesNotExist as error:
+        raise Http404 from error
+    error_message = ""
+    if request.method == "POST":
+        if request.POST.get("delete"):
+            certificate = PracticeCertificate.objects.filter(
+                profile=profile, pk=request.POST["delete"]
+            ).first()
+            if certificate is None:
+                raise Http404
+            practice_certificate_delete(certificate=certificate, actor=request.user)
+            return redirect("practice-certificates", profile_id=profile.pk)
+        try:
+            practice_certificate_add(
+                profile=profile,
+                actor=request.user,
+                kind=request.POST.get("kind", ""),
+                number=request.POST.get("number", ""),
+            )
+        except IdentityError as error:
+            error_message = error.message
+        else:
+            return redirect("practice-certificates", profile_id=profile.pk)
+    return render(
+        request,
+        "accounts/practice_certificates.html",
+        {
+            "profile": profile,
+            "certificates": profile.practice_certificates.order_by("id"),
+            "error": error_message,
+        },
+    )

@@ -227,3 +227,34 @@ def test_company_adds_one_person_with_the_same_checks_as_an_import(company):
     with schema_context("sichuan"):
         profile = PersonProfile.objects.get(company=company)
         assert profile.name == "欧阳·娜娜" and profile.id_number == good["id_number"]
+
+
+def test_practice_certificates_are_kept_by_the_person_or_their_company_only(company, tenant_b):
+    company, operator = company
+    with schema_context("sichuan"):
+        roster_import(
+            rules=rules_current(), company=company, actor=operator, data=roster_xlsx([person_row(41)])
+        )
+        profile = PersonProfile.objects.get(company=company)
+        outsider = Company.objects.create(name="无关单位")
+        User.objects.create_user(
+            "op-other", "Jianli-2026", kind=UserKind.COMPANY, company=outsider, phone="13900008888"
+        )
+    own = host_client("sichuan.localhost")
+    own.post("/login/", {"username": "13900009999", "password": "Jianli-2026"})
+    other = host_client("sichuan.localhost")
+    other.post("/login/", {"username": "13900008888", "password": "Jianli-2026"})
+    url = f"/people/{profile.pk}/practice-certificates/"
+
+    added = own.post(url, {"kind": "注册土木工程师（岩土）", "number": "AY123456"})
+    incomplete = own.post(url, {"kind": "注册监理工程师", "number": ""})
+    foreign = other.post(url, {"kind": "伪造", "number": "X1"})
+    twin = host_client("sichuanb.localhost").get(url)
+
+    assert added.status_code == 302
+    assert "请填写证书类型和证书编号" in incomplete.content.decode()
+    assert foreign.status_code == 404 and twin.status_code in (302, 404)
+    with schema_context("sichuan"):
+        assert list(profile.practice_certificates.values_list("kind", "number")) == [
+            ("注册土木工程师（岩土）", "AY123456")
+        ]
