@@ -5,6 +5,7 @@ import time
 from dataclasses import dataclass
 
 from django.core.cache import cache
+from django.db import connection
 from django.db.models import Prefetch
 from django_tenants.utils import get_public_schema_name, schema_context
 
@@ -61,21 +62,27 @@ def _routing_key(hostname: str) -> str:
 def tenant_for_hostname(hostname: str) -> Association | None:
     """The tenant serving `hostname`, or None. Cached (negative answers too); see routing_cache_forget."""
     hostname = hostname.lower()
-    with schema_context(get_public_schema_name()):
-        _local.sync()
-        if hostname in _local.entries:
-            return _local.entries[hostname]
-        cached = cache.get(_routing_key(hostname))
-        if cached is None:
-            domain = Domain.objects.select_related("tenant").filter(domain=hostname).first()
-            tenant = domain.tenant if domain is not None else None
-            if tenant is not None and tenant.status == AssociationStatus.TEMPLATE:
-                tenant = None
-            cached = tenant if tenant is not None else _MISSING
-            cache.set(_routing_key(hostname), cached, ROUTING_TTL_SECONDS)
-        tenant = None if cached == _MISSING else cached
-        _local.remember(hostname, tenant)
-        return tenant
+    if connection.schema_name == get_public_schema_name():  # the middleware's case: no switching
+        return _tenant_for_hostname_on_public(hostname)
+    with schema_context(get_public_schema_name()):  # cache keys and the Domain table are public's
+        return _tenant_for_hostname_on_public(hostname)
+
+
+def _tenant_for_hostname_on_public(hostname: str) -> Association | None:
+    _local.sync()
+    if hostname in _local.entries:
+        return _local.entries[hostname]
+    cached = cache.get(_routing_key(hostname))
+    if cached is None:
+        domain = Domain.objects.select_related("tenant").filter(domain=hostname).first()
+        tenant = domain.tenant if domain is not None else None
+        if tenant is not None and tenant.status == AssociationStatus.TEMPLATE:
+            tenant = None
+        cached = tenant if tenant is not None else _MISSING
+        cache.set(_routing_key(hostname), cached, ROUTING_TTL_SECONDS)
+    tenant = None if cached == _MISSING else cached
+    _local.remember(hostname, tenant)
+    return tenant
 
 
 def routing_cache_forget(hostnames: list[str]) -> None:
