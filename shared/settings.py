@@ -52,6 +52,7 @@ TENANT_APPS = [
     "shared.accounts",
     "shared.documents",
     "tenant_configs",
+    "registration",
     "membership",
     "axes",
     "rest_framework.authtoken",
