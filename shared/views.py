@@ -188,11 +188,55 @@ def console_persons(request: HttpRequest) -> HttpResponse:
 @staff_required("reviewer")
 def console_person_detail(request: HttpRequest, profile_id: int) -> HttpResponse:
     """The full record, for reviewers and admins only; every view is audit-logged (DESIGN §8)."""
+    from shared.accounts.identity import IdentityError
     from shared.accounts.models import PersonProfile
+    from shared.accounts.profile_services import profile_update
     from shared.services import audit_record
+    from tenant_configs.schema import PROFILE_FIELD_LABELS, ProfileField
+    from tenant_configs.selectors import rules_current
 
     profile = PersonProfile.objects.select_related("user", "company").filter(pk=profile_id).first()
     if profile is None:
         raise Http404
-    audit_record(actor=request.user, action="person.view_full_record", target=profile)
-    return render(request, "console/person_detail.html", {"console_section": "persons", "profile": profile})
+    rules = rules_current()
+    editable = [
+        field
+        for field in rules.identity.profile_fields()
+        if field
+        not in (
+            ProfileField.PHOTO,
+            ProfileField.PRACTICE_CERTIFICATES,
+            ProfileField.PHONE,
+            ProfileField.COMPANY_NAME,
+            ProfileField.GENDER,
+            ProfileField.BIRTH_DATE,
+            ProfileField.WORK_START_DATE,
+        )
+    ]
+    error = ""
+    if request.method == "POST":
+        changes = {
+            field.value: request.POST.get(field.value, "")
+            for field in editable
+            if field.value in request.POST
+        }
+        try:
+            profile_update(rules=rules, user=profile.user, changes=changes, staff=request.user)
+        except IdentityError as refusal:
+            error = refusal.message
+        else:
+            messages.success(request, "已修改，修改内容已记入操作记录。")
+            return redirect("console:person", profile_id=profile.pk)
+    else:
+        audit_record(actor=request.user, action="person.view_full_record", target=profile)
+    fields = [(field.value, PROFILE_FIELD_LABELS[field], getattr(profile, field.value)) for field in editable]
+    return render(
+        request,
+        "console/person_detail.html",
+        {
+            "console_section": "persons",
+            "profile": profile,
+            "fields": fields,
+            "error": error,
+        },
+    )

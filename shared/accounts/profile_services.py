@@ -207,8 +207,14 @@ def _profile_value(name: str, value: object) -> object:
     return _text(name, value, required=name in (ProfileField.NAME, ProfileField.ID_TYPE))
 
 
-def profile_update(*, rules: Rules, user: User, changes: dict[str, object]) -> PersonProfile:
-    """Change the person's own profile. Only fields whose value differs are written and audited.
+def profile_update(
+    *, rules: Rules, user: User, changes: dict[str, object], staff: User | None = None
+) -> PersonProfile:
+    """Change a person's profile. Only fields whose value differs are written and audited.
+
+    By the person themself, locked fields are refused. With `staff` (an association reviewer or
+    admin correcting the record, as gansu's "请联系协会系统管理员进行调整"), locks do not apply and the
+    audit entry names the staff member and holds the old and new values.
 
     Preconditions: `user` is a person with a profile; `changes` maps profile field keys
     (`ProfileField` values, e.g. "name", "gender", "email") to new values. Locks are checked on the
@@ -239,11 +245,15 @@ def profile_update(*, rules: Rules, user: User, changes: dict[str, object]) -> P
             return profile
         if ProfileField.PHONE in changed:
             raise IdentityError("phone_change_requires_sms", "更换手机号须通过短信验证", "phone")
-        locked = tuple(
-            name for name in profile_locked_fields(rules=rules, profile=profile) if name in changed
-        )
-        if locked:
-            raise ProfileFieldsLocked(locked)
+        if staff is None:
+            locked = tuple(
+                name for name in profile_locked_fields(rules=rules, profile=profile) if name in changed
+            )
+            if locked:
+                raise ProfileFieldsLocked(locked)
+        elif not (staff.has_staff_role("reviewer") or staff.has_staff_role("admin")):
+            raise IdentityError("staff_role_required", "只有审核员或管理员可以修改个人资料")
+        previous = {name: str(getattr(profile, name)) for name in changed}
         account = User.objects.select_for_update().get(pk=user.pk)
         account_fields: list[str] = []
         new_id_number = changed.get(ProfileField.ID_NUMBER)
@@ -270,7 +280,17 @@ def profile_update(*, rules: Rules, user: User, changes: dict[str, object]) -> P
         profile.save(update_fields=list(changed))
         if account_fields:
             account.save(update_fields=account_fields)
-        audit_record(actor=user, action="profile.update", target=profile, data={"fields": sorted(changed)})
+        if staff is None:
+            audit_record(
+                actor=user, action="profile.update", target=profile, data={"fields": sorted(changed)}
+            )
+        else:
+            audit_record(
+                actor=staff,
+                action="profile.staff_update",
+                target=profile,
+                data={"changes": {name: [previous[name], str(value)] for name, value in changed.items()}},
+            )
     return profile
 
 

@@ -404,3 +404,36 @@ def test_a_company_adds_a_second_operator_who_acts_for_the_same_company(tenant_a
     with schema_context("sichuan"):
         company = Company.objects.get(uscc=USCC)
         assert sorted(company.operators.values_list("username", flat=True)) == ["13900001111", "op2"]
+
+
+def test_staff_correct_a_locked_field_and_the_change_is_audited(tenant_gansu):
+    from shared.accounts.identity import PersonRegistration, person_register
+    from shared.models import AuditEntry
+    from tenant_configs.selectors import rules_current
+    from tests.conftest import staff_client
+    from tests.factories import StaffFactory
+
+    with schema_context("gansu"):
+        person = person_register(
+            rules=rules_current(),
+            registration=PersonRegistration(
+                name="马丽",
+                id_number=valid_id_number("620102", "19800101", "111"),
+                phone="13600000009",
+                password=PASSWORD,
+            ),
+        )
+        profile = person.profile
+        StaffFactory(username="gs-reviewer", staff_roles=["reviewer"])
+    url = f"/console/persons/{profile.pk}/"
+
+    by_finance = staff_client("gansu.localhost", "finance").post(url, {"name": "马莉"})
+    corrected = staff_client("gansu.localhost", "gs-reviewer").post(url, {"name": "马莉"})
+
+    assert by_finance.status_code == 403
+    assert corrected.status_code == 302
+    with schema_context("gansu"):
+        profile.refresh_from_db()
+        assert profile.name == "马莉" and User.objects.get(pk=person.pk).name == "马莉"
+        entry = AuditEntry.objects.get(action="profile.staff_update")
+        assert entry.actor.username == "gs-reviewer" and entry.data["changes"] == {"name": ["马丽", "马莉"]}
