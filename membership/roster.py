@@ -270,6 +270,8 @@ def roster_photos_import(*, rules: Rules, company: Company, actor: User, data: b
             data=photo.data,
             filename=photo.entry_name,
             review_required=rules.identity.photo_review_by_staff,
+            actor=actor,
+            checked=photo.checked,
         )
         result.outcomes.append(PhotoOutcome(photo.entry_name, True, "已上传"))
     audit_record(

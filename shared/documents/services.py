@@ -6,6 +6,7 @@ No side effects beyond the database row, the stored file and the audit entry.
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import PurePosixPath
 
 from django.core.files.base import ContentFile
@@ -13,7 +14,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from shared.accounts.models import Company, User, UserKind
-from shared.documents.checks import check_upload
+from shared.documents.checks import CheckedUpload, check_upload
 from shared.documents.models import CONTENT_TYPES, DOCUMENT_TRANSITIONS, Document, DocumentStatus
 from shared.documents.selectors import current_documents_in_slot
 from shared.errors import CodedError
@@ -46,8 +47,14 @@ def document_upload(
     filename: str,
     review_required: bool,
     company: Company | None = None,
+    actor: User | None = None,
+    checked: CheckedUpload | None = None,
 ) -> Document:
     """Check `data` against `spec`, store it privately and make it the current document of its slot.
+
+    `actor` is who uploads when it is not the owner (a company uploading its people's photos); the
+    audit entry names them. `checked` is the result of `check_upload` on this very data and spec when
+    the caller has already run it (the photo-zip reader does), so the image is not decoded twice.
 
     The slot is (`owner`, `key`), or (`company`, `key`) for a company's own documents. The slot's previous
     current document, whatever its state, is superseded by the new one (a re-upload after a return, or a
@@ -66,7 +73,8 @@ def document_upload(
         raise DocumentError("owner_not_allowed", "该账户不能上传资料")
     if company is not None and owner.company_id != company.pk:
         raise DocumentError("owner_not_allowed", "只能为本单位上传资料")
-    checked = check_upload(data=data, filename=filename, spec=spec)
+    if checked is None or checked.sha256 != hashlib.sha256(data).hexdigest():
+        checked = check_upload(data=data, filename=filename, spec=spec)
     now = timezone.now()
     document = Document(
         owner=owner,
@@ -103,7 +111,7 @@ def document_upload(
                 previous.superseded_by = document
                 previous.save(update_fields=["superseded_by"])
             audit_record(
-                actor=owner,
+                actor=actor or owner,
                 action="document.upload",
                 target=document,
                 data={

@@ -258,3 +258,30 @@ def test_practice_certificates_are_kept_by_the_person_or_their_company_only(comp
         assert list(profile.practice_certificates.values_list("kind", "number")) == [
             ("注册土木工程师（岩土）", "AY123456")
         ]
+
+
+def test_photo_uploads_by_the_company_are_audited_as_the_company_operators(tenant_a, settings, tmp_path):
+    from membership.roster import roster_photos_import
+    from shared.models import AuditEntry
+    from tests.unit.test_document_checks import photo_jpeg
+
+    settings.MEDIA_ROOT = tmp_path
+    person = person_row(51, name="周杰")
+    with schema_context("shanghai"):
+        rules = rules_current()
+        company = Company.objects.create(name="上海审计测试公司")
+        operator = User.objects.create_user("op-audit", "Jianli-2026", kind=UserKind.COMPANY, company=company)
+        roster_import(rules=rules, company=company, actor=operator, data=roster_xlsx([person]))
+
+        roster_photos_import(
+            rules=rules,
+            company=company,
+            actor=operator,
+            data=_zip({f"{person['name']}-{person['id_number']}.jpg": photo_jpeg()}),
+        )
+
+        from shared.documents.models import Document
+
+        document = Document.objects.get(owner__id_number=person["id_number"])
+        entry = AuditEntry.objects.get(action="document.upload", object_id=str(document.pk))
+        assert entry.actor == operator
