@@ -13,7 +13,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from registration import rules as engine
-from registration.models import RELEASED_STATUSES, Application, ApplicationStatus, TrainingSession
+from registration.models import RELEASED_STATUSES, Application, ApplicationStatus, Program, TrainingSession
 from shared.accounts.models import PersonProfile, User
 from shared.errors import CodedError
 from shared.services import audit_record
@@ -150,3 +150,86 @@ def application_submit(
             },
         )
     return application
+
+
+@dataclass(frozen=True)
+class SessionInput:
+    code: str
+    name: str
+    capacity: int
+    opens_at: datetime | None
+    closes_at: datetime | None
+    unit_code: str = ""
+    institution_code: str = ""
+    location: str = ""
+    fee_fen: int | None = None  # None: the program's price from the rules
+    materials_fee_fen: int | None = None
+    waiting_list: bool | None = None
+
+
+class SetupError(CodedError):
+    def __init__(self, code: str, message: str, field: str | None = None):
+        super().__init__(code, message)
+        self.field = field
+
+
+def program_create(*, rules: Rules, code: str, actor: User) -> Program:
+    """Open a program the rules define (its form, documents, pledges and review chain come from them)."""
+    program_rules = next((program for program in rules.programs if program.code == code), None)
+    if program_rules is None:
+        raise SetupError("program_unknown", "规则中没有这个培训项目，请先在规则配置中添加", "code")
+    with transaction.atomic():
+        program, created = Program.objects.get_or_create(code=code, defaults={"name": program_rules.name})
+        if created:
+            audit_record(actor=actor, action="program.create", target=program, data={"code": code})
+    return program
+
+
+def session_create(*, rules: Rules, program: Program, data: SessionInput, actor: User) -> TrainingSession:
+    """Add a 期次/班次 to a program. Units and institutions must be the rules' own; prices default to them.
+
+    Raises SetupError naming the field: code_required, code_taken, window_invalid, capacity_invalid,
+    unit_unknown, institution_unknown, fee_invalid.
+    """
+    program_rules = rules.program(program.code)
+    code = data.code.strip()
+    if not code or not data.name.strip():
+        raise SetupError("code_required", "请填写班次编号和名称", "code")
+    if data.capacity < 0:
+        raise SetupError("capacity_invalid", "计划人数不能为负数（0 表示不限）", "capacity")
+    if data.opens_at and data.closes_at and data.closes_at <= data.opens_at:
+        raise SetupError("window_invalid", "报名结束时间必须晚于开始时间", "closes_at")
+    units = {unit.code for unit in rules.organizations.units}
+    if program_rules.unit_codes:
+        units &= set(program_rules.unit_codes)
+    if data.unit_code and data.unit_code not in units:
+        raise SetupError("unit_unknown", "所选分会/地区不开设该项目", "unit_code")
+    institutions = {item.code for item in rules.organizations.institutions}
+    if data.institution_code and data.institution_code not in institutions:
+        raise SetupError("institution_unknown", "规则中没有这个培训机构", "institution_code")
+    fee = program_rules.price.fee_fen if data.fee_fen is None else data.fee_fen
+    materials = (
+        program_rules.price.materials_fee_fen if data.materials_fee_fen is None else data.materials_fee_fen
+    )
+    if fee < 0 or materials < 0:
+        raise SetupError("fee_invalid", "费用不能为负数", "fee_fen")
+    try:
+        with transaction.atomic():
+            session = TrainingSession.objects.create(
+                program=program,
+                code=code,
+                name=data.name.strip(),
+                unit_code=data.unit_code,
+                institution_code=data.institution_code,
+                location=data.location.strip(),
+                capacity=data.capacity,
+                opens_at=data.opens_at,
+                closes_at=data.closes_at,
+                fee_fen=fee,
+                materials_fee_fen=materials,
+                waiting_list=program_rules.waiting_list if data.waiting_list is None else data.waiting_list,
+            )
+            audit_record(actor=actor, action="session.create", target=session, data={"code": code})
+    except IntegrityError as error:
+        raise SetupError("code_taken", "该项目已有这个班次编号", "code") from error
+    return session

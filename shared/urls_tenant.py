@@ -5,6 +5,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from membership import views as membership_views
+from registration import views as registration_views
 from shared import views
 from shared.accounts import views as account_views
 from tenant_configs import api as rules_api
@@ -16,6 +17,8 @@ console_patterns = (
         path("audit/", views.console_audit, name="audit"),
         path("people/", views.console_people, name="people"),
         path("persons/", views.console_persons, name="persons"),
+        path("programs/", registration_views.programs, name="programs"),
+        path("programs/<int:program_id>/", registration_views.program_detail, name="program"),
         path("persons/<int:profile_id>/", views.console_person_detail, name="person"),
         path("rules/", rules_views.rules_overview, name="rules"),
         path("rules/versions/<int:number>/", rules_views.rules_version_detail, name="rules-version"),
