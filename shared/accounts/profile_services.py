@@ -395,18 +395,44 @@ def _unknown_fields(changes: dict[str, object], allowed: set[str]) -> None:
         raise IdentityError("field_unknown", f"未知的字段：{'、'.join(unknown)}", unknown[0])
 
 
+def _saved_item_create(*, user: User, model, values: dict, action: str):
+    with transaction.atomic():
+        item = model.objects.create(**_owner_kwargs(user), **values)
+        if item.is_default:
+            _clear_other_defaults(item)
+        audit_record(actor=user, action=f"{action}.create", target=item, data={})
+    return item
+
+
+def _saved_item_update(*, user: User, item, values: dict, action: str):
+    """Write the changed values of an owner's saved item; a new default unsets the owner's others."""
+    with transaction.atomic():
+        locked = type(item).objects.select_for_update().get(pk=item.pk)
+        changed = {name: value for name, value in values.items() if getattr(locked, name) != value}
+        if not changed:
+            return locked
+        for name, value in changed.items():
+            setattr(locked, name, value)
+        locked.save(update_fields=list(changed))
+        if changed.get("is_default"):
+            _clear_other_defaults(locked)
+        audit_record(actor=user, action=f"{action}.update", target=locked, data={"fields": sorted(changed)})
+    return locked
+
+
+def _saved_item_delete(*, user: User, item, action: str, data: dict) -> None:
+    with transaction.atomic():
+        audit_record(actor=user, action=f"{action}.delete", target=item, data=data)
+        type(item).objects.filter(pk=item.pk).delete()
+
+
 def invoice_title_create(*, user: User, data: InvoiceTitleData) -> InvoiceTitle:
     """Save an invoice title (发票抬头) for `user` (for a company operator: for their company).
 
     Raises IdentityError: `title_required`, `tax_number_invalid`, `email_invalid`, `field_too_long`.
     """
     values = _invoice_title_clean(data.__dict__)
-    with transaction.atomic():
-        title = InvoiceTitle.objects.create(**_owner_kwargs(user), **values)
-        if title.is_default:
-            _clear_other_defaults(title)
-        audit_record(actor=user, action="invoice_title.create", target=title, data={})
-    return title
+    return _saved_item_create(user=user, model=InvoiceTitle, values=values, action="invoice_title")
 
 
 def invoice_title_update(*, user: User, title: InvoiceTitle, changes: dict[str, object]) -> InvoiceTitle:
@@ -417,28 +443,14 @@ def invoice_title_update(*, user: User, title: InvoiceTitle, changes: dict[str, 
     vanished meanwhile.
     """
     _unknown_fields(changes, _INVOICE_TITLE_FIELDS)
-    values = _invoice_title_clean(changes)
-    with transaction.atomic():
-        locked = InvoiceTitle.objects.select_for_update().get(pk=title.pk)
-        changed = {name: value for name, value in values.items() if getattr(locked, name) != value}
-        if not changed:
-            return locked
-        for name, value in changed.items():
-            setattr(locked, name, value)
-        locked.save(update_fields=list(changed))
-        if changed.get("is_default"):
-            _clear_other_defaults(locked)
-        audit_record(
-            actor=user, action="invoice_title.update", target=locked, data={"fields": sorted(changed)}
-        )
-    return locked
+    return _saved_item_update(
+        user=user, item=title, values=_invoice_title_clean(changes), action="invoice_title"
+    )
 
 
 def invoice_title_delete(*, user: User, title: InvoiceTitle) -> None:
     """Delete an invoice title that `user` owns. Orders keep their own copy of the invoice data."""
-    with transaction.atomic():
-        audit_record(actor=user, action="invoice_title.delete", target=title, data={"title": title.title})
-        InvoiceTitle.objects.filter(pk=title.pk).delete()
+    _saved_item_delete(user=user, item=title, action="invoice_title", data={"title": title.title})
 
 
 def address_create(*, user: User, data: AddressData) -> MailingAddress:
@@ -447,13 +459,9 @@ def address_create(*, user: User, data: AddressData) -> MailingAddress:
     Raises IdentityError: `recipient_required`, `phone_required`, `province_city_required`,
     `street_required`, `phone_invalid`, `postcode_invalid`, `field_too_long`.
     """
-    values = _address_clean(data.__dict__)
-    with transaction.atomic():
-        address = MailingAddress.objects.create(**_owner_kwargs(user), **values)
-        if address.is_default:
-            _clear_other_defaults(address)
-        audit_record(actor=user, action="address.create", target=address, data={})
-    return address
+    return _saved_item_create(
+        user=user, model=MailingAddress, values=_address_clean(data.__dict__), action="address"
+    )
 
 
 def address_update(*, user: User, address: MailingAddress, changes: dict[str, object]) -> MailingAddress:
@@ -463,26 +471,12 @@ def address_update(*, user: User, address: MailingAddress, changes: dict[str, ob
     and the validation codes of `address_create`.
     """
     _unknown_fields(changes, _ADDRESS_FIELDS)
-    values = _address_clean(changes)
-    with transaction.atomic():
-        locked = MailingAddress.objects.select_for_update().get(pk=address.pk)
-        changed = {name: value for name, value in values.items() if getattr(locked, name) != value}
-        if not changed:
-            return locked
-        for name, value in changed.items():
-            setattr(locked, name, value)
-        locked.save(update_fields=list(changed))
-        if changed.get("is_default"):
-            _clear_other_defaults(locked)
-        audit_record(actor=user, action="address.update", target=locked, data={"fields": sorted(changed)})
-    return locked
+    return _saved_item_update(user=user, item=address, values=_address_clean(changes), action="address")
 
 
 def address_delete(*, user: User, address: MailingAddress) -> None:
     """Delete a mailing address that `user` owns."""
-    with transaction.atomic():
-        audit_record(actor=user, action="address.delete", target=address, data={})
-        MailingAddress.objects.filter(pk=address.pk).delete()
+    _saved_item_delete(user=user, item=address, action="address", data={})
 
 
 def practice_certificate_add(
