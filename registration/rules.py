@@ -660,3 +660,53 @@ def fee_for(
     if membership.members_training_price == MembersTrainingPrice.FREE:
         return 0
     return (total * membership.members_training_percent + 50) // 100
+
+
+# ---------------------------------------------------------------------------------------------------------
+# parts of the decision, for edits and wizard steps
+# ---------------------------------------------------------------------------------------------------------
+
+
+def clean_answers(
+    *, rules: Rules, program_code: str, answers: Mapping[str, object]
+) -> tuple[Mapping[str, object], tuple[Problem, ...]]:
+    """The form alone: cleaned answers and the field problems (a company correcting an application's data,
+    a wizard step). Same rules as `evaluate`."""
+    form = _clean_form(rules, rules.program(program_code), answers)
+    return form.cleaned, form.problems
+
+
+def step_problems(
+    *,
+    rules: Rules,
+    program_code: str,
+    step_key: str,
+    answers: Mapping[str, object],
+    documents: frozenset[str],
+    pledges: Mapping[str, str],
+) -> tuple[Problem, ...]:
+    """What stops the applicant from leaving one wizard step: problems of the step's own fields (given the
+    answers so far, so `shown_if` and institution-by-city work), its documents and its pledges. Unknown
+    step keys raise KeyError."""
+    program = rules.program(program_code)
+    step = next((step for step in program.wizard_steps if step.key == step_key), None)
+    if step is None:
+        raise KeyError(step_key)
+    form = _clean_form(rules, program, answers)
+    field_keys = set(step.fields)
+    problems = [problem for problem in form.problems if problem.field in field_keys]
+    document_keys = set(step.documents)
+    problems += [
+        problem
+        for problem in document_problems(program, form.shown, documents)
+        if problem.field in document_keys
+        or any(f.key == problem.field and f.document in document_keys for f in program.fields)
+    ]
+    for document in program.documents:
+        # A step that exists to upload a document always needs it, even when the spec calls it optional.
+        if document.key in document_keys and document.key not in documents:
+            if not any(problem.field == document.key for problem in problems):
+                problems.append(Problem("document_required", f"请上传{document.label}", document.key))
+    pledge_keys = set(step.pledges)
+    problems += [problem for problem in pledge_problems(program, pledges) if problem.field in pledge_keys]
+    return tuple(problems)

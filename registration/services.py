@@ -1,10 +1,18 @@
-"""Applying for a session: the pure rules decide, this module takes the seat under a lock and writes.
+"""Applications (报名): submit, drafts, the review chain, corrections, resubmission, withdrawal, waiting list.
 
-Seats are counted on the session row (`seats_taken`), which is locked (SELECT … FOR UPDATE) in the
-same transaction that takes the seat, after every other check, so the lock is held for milliseconds
-and never across a call to the outside world (STYLE.md, pretix's quota locking).
+The pure engine (`registration/rules.py`) decides; this module reads what it needs, takes the seat and
+writes. Seats are counted on the session row (`seats_taken`), locked (SELECT … FOR UPDATE) in the same
+transaction that takes or frees a seat, always *before* the application row, so two transactions never
+wait on each other in opposite order; the lock is held for milliseconds and never across a call to the
+outside world (STYLE.md, pretix's quota locking).
+
+Every transition follows `APPLICATION_TRANSITIONS`, locks its rows, re-checks the state, writes an
+`ApplicationEvent` (what the applicant sees, with the rules version) and an audit entry.
 """
 
+import dataclasses
+import hashlib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -13,17 +21,23 @@ from django.db.models import F
 from django.utils import timezone
 
 from registration import rules as engine
-from registration.models import RELEASED_STATUSES, Application, ApplicationStatus, Program, TrainingSession
-from shared.accounts.models import PersonProfile, User
+from registration.models import (
+    APPLICATION_TRANSITIONS,
+    NOT_ENROLLED_STATUSES,
+    REVIEW_STATUSES,
+    Application,
+    ApplicationDocument,
+    ApplicationEvent,
+    ApplicationStatus,
+    PledgeAcceptance,
+    Program,
+    TrainingSession,
+)
+from shared.accounts.models import PersonProfile, User, UserKind
+from shared.documents.models import Document, DocumentStatus
 from shared.errors import CodedError
 from shared.services import audit_record
-from tenant_configs.schema import Rules
-
-FIRST_STATUS = {
-    "company": ApplicationStatus.COMPANY_REVIEW,
-    "institution": ApplicationStatus.INSTITUTION_REVIEW,
-    "association": ApplicationStatus.ASSOCIATION_REVIEW,
-}
+from tenant_configs.schema import ChoicesSource, PledgeStage, ProgramRules, Rules, Withdrawal
 
 
 class ApplicationRefused(CodedError):
@@ -34,13 +48,91 @@ class ApplicationRefused(CodedError):
         self.problems = problems
 
 
+class ApplicationError(CodedError):
+    """A transition that is not allowed now (wrong state, not this reviewer's step, policy)."""
+
+
 @dataclass(frozen=True)
 class ApplicantFacts:
-    """What the service knows about the person beyond the rules (looked up by the caller or here)."""
+    """What the service knows about the person beyond the rules (looked up by `applicant_facts`)."""
 
     real_name_verified: bool
     has_photo: bool
     is_member: bool = False
+
+
+ALREADY_ENROLLED = engine.Problem("already_enrolled", engine.ALREADY_ENROLLED_MESSAGE)
+STEP_LABELS = {"company": "单位审核", "institution": "培训机构确认", "association": "协会审核"}
+
+
+# ---------------------------------------------------------------------------------------------------------
+# reading the applicant
+# ---------------------------------------------------------------------------------------------------------
+
+
+def applicant_facts(*, rules: Rules, person: User) -> ApplicantFacts:
+    """Real name and photo as the rules count them: where staff confirm photos, only a confirmed one."""
+    photo = rules.identity.profile_photo
+    has_photo = False
+    if photo is not None:
+        usable = [DocumentStatus.ACCEPTED]
+        if not rules.identity.photo_review_by_staff:
+            usable.append(DocumentStatus.UPLOADED)
+        has_photo = Document.objects.filter(
+            owner=person, key=photo.key, company__isnull=True, superseded_at__isnull=True, status__in=usable
+        ).exists()
+    # Association membership arrives with the membership engine; until then nobody counts as a member.
+    return ApplicantFacts(
+        real_name_verified=person.real_name_verified_at is not None, has_photo=has_photo, is_member=False
+    )
+
+
+def _profile_value(profile: PersonProfile, name: str) -> object:
+    if name == "company_name":
+        return profile.company.name if profile.company_id else profile.company_name
+    if name == "phone":
+        return profile.phone or profile.user.phone
+    value = getattr(profile, name, None)
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return value if isinstance(value, str) else None
+
+
+def profile_answers(*, program: ProgramRules, person: User) -> dict[str, object]:
+    """Answers of the fields linked to a profile attribute, taken from the person's profile (the engine's
+    precondition): what the profile says wins over what a form sent."""
+    profile = PersonProfile.objects.select_related("company", "user").filter(user=person).first()
+    if profile is None:
+        return {}
+    answers = {}
+    for form_field in program.fields:
+        if form_field.profile_field is None:
+            continue
+        value = _profile_value(profile, form_field.profile_field.value)
+        if value not in (None, ""):
+            answers[form_field.key] = value
+    return answers
+
+
+def usable_documents(*, program: ProgramRules, person: User) -> dict[str, Document]:
+    """The person's current upload for each of the program's documents, unless staff returned it."""
+    keys = [document.key for document in program.documents]
+    if not keys:
+        return {}
+    rows = Document.objects.filter(
+        owner=person, key__in=keys, company__isnull=True, superseded_at__isnull=True
+    ).exclude(status=DocumentStatus.RETURNED)
+    return {document.key: document for document in rows}
+
+
+def _fill(*, program: ProgramRules, person: User, session: TrainingSession | None, answers: dict) -> dict:
+    filled = dict(answers)
+    filled.update(profile_answers(program=program, person=person))
+    if session is not None:
+        for form_field in program.fields:
+            if form_field.choices_source == ChoicesSource.SESSIONS:
+                filled[form_field.key] = str(session.pk)
+    return filled
 
 
 def enrolment_key(*, rules: Rules, session: TrainingSession) -> str:
@@ -50,18 +142,128 @@ def enrolment_key(*, rules: Rules, session: TrainingSession) -> str:
     return f"{session.program.code}:{session.code}"
 
 
-def _applicant(*, person: User, channel: str, facts: ApplicantFacts, key: str) -> engine.ApplicantSnapshot:
-    profile = PersonProfile.objects.filter(user=person).only("company_id").first()
+def _applicant(
+    *,
+    person: User,
+    channel: str,
+    facts: ApplicantFacts,
+    key: str,
+    company_id: int | None,
+    enrolling_company_id: int | None,
+    excluding: int | None = None,
+) -> engine.ApplicantSnapshot:
+    if channel == "company":
+        belongs = company_id is not None and company_id == enrolling_company_id
+    else:
+        belongs = company_id is not None
+    enrolled = Application.objects.filter(person=person, enrolment_key=key).exclude(
+        status__in=NOT_ENROLLED_STATUSES
+    )
+    if excluding is not None:
+        enrolled = enrolled.exclude(pk=excluding)
     return engine.ApplicantSnapshot(
         channel=channel,
-        belongs_to_company=bool(profile and profile.company_id),
+        belongs_to_company=belongs,
         real_name_verified=facts.real_name_verified,
         is_member=facts.is_member,
         has_photo=facts.has_photo,
-        already_enrolled_in_course=Application.objects.filter(person=person, enrolment_key=key)
-        .exclude(status__in=RELEASED_STATUSES)
-        .exists(),
+        already_enrolled_in_course=enrolled.exists(),
     )
+
+
+def _actor_label(actor: User | None) -> str:
+    if actor is None:
+        return "系统"
+    if actor.kind == UserKind.COMPANY and actor.company_id:
+        return f"单位：{actor.company.name}"
+    if actor.kind == UserKind.INSTITUTION:
+        return f"培训机构：{actor.name or actor.username}"
+    if actor.kind == UserKind.STAFF:
+        return f"协会：{actor.name or actor.username}"
+    return actor.name or actor.username
+
+
+def _event(
+    *,
+    application: Application,
+    action: str,
+    from_status: str,
+    actor: User | None,
+    rules_version: int,
+    step: str = "",
+    reason: str = "",
+    changes: dict | None = None,
+    now: datetime,
+) -> None:
+    ApplicationEvent.objects.create(
+        application=application,
+        action=action,
+        step=step,
+        from_status=from_status,
+        to_status=application.status,
+        reason=reason,
+        changes=changes or {},
+        actor=actor,
+        actor_label=_actor_label(actor),
+        rules_version=rules_version,
+        created_at=now,
+    )
+    audit_record(
+        actor=actor,
+        action=f"application.{action}",
+        target=application,
+        data={
+            "from": from_status,
+            "to": application.status,
+            "step": step,
+            "reason": reason,
+            "rules_version": rules_version,
+            **({"changes": changes} if changes else {}),
+        },
+    )
+
+
+def _check_transition(application: Application, to: str) -> None:
+    if to not in APPLICATION_TRANSITIONS[application.status]:
+        raise ApplicationError(
+            "invalid_state", f"报名当前状态为「{application.get_status_display()}」，不能进行此操作"
+        )
+
+
+def _record_pledges(
+    *, application: Application, program: ProgramRules, keys: Iterable[str], actor: User, now: datetime
+) -> None:
+    for pledge in program.pledges:
+        if pledge.key not in keys or pledge.stage != PledgeStage.APPLICATION:
+            continue
+        PledgeAcceptance.objects.filter(application=application, key=pledge.key).delete()
+        PledgeAcceptance.objects.create(
+            application=application,
+            key=pledge.key,
+            title=pledge.title,
+            version=pledge.version,
+            text=pledge.text,
+            text_sha256=hashlib.sha256(pledge.text.encode()).hexdigest(),
+            accepted_by=actor,
+            accepted_at=now,
+        )
+
+
+def _link_documents(*, application: Application, documents: dict[str, Document]) -> None:
+    ApplicationDocument.objects.filter(application=application).delete()
+    ApplicationDocument.objects.bulk_create(
+        ApplicationDocument(application=application, key=key, document=document)
+        for key, document in documents.items()
+    )
+
+
+def _first_status(review_chain: tuple[str, ...] | list[str]) -> str:
+    return REVIEW_STATUSES[review_chain[0]] if review_chain else ApplicationStatus.APPROVED
+
+
+# ---------------------------------------------------------------------------------------------------------
+# submitting
+# ---------------------------------------------------------------------------------------------------------
 
 
 def application_submit(
@@ -73,81 +275,734 @@ def application_submit(
     actor: User,
     channel: str,
     submission: engine.Submission,
-    facts: ApplicantFacts,
+    facts: ApplicantFacts | None = None,
     now: datetime | None = None,
+    draft: Application | None = None,
     lock_session: bool = True,
 ) -> Application:
     """Apply `person` to a session: rules check, then the seat and the row, in one short transaction.
 
+    `actor` is the person, or for `channel="company"` an operator of the company enrolling its person.
+    The documents are the person's current uploads (`submission.documents` is replaced by them); answers
+    of profile-linked fields come from the profile; application-stage pledges in `submission.pledges`
+    are recorded with their text. With `draft`, the person's draft becomes the application.
+
     Raises ApplicationRefused with every problem the rules find (window, seats, channel, fields,
     documents, pledges…) or `already_enrolled` when a concurrent application of the same person won.
-    `lock_session=False` exists only for the concurrency test's control; never pass it elsewhere.
+    Nothing is written when it raises. `lock_session=False` exists only for the concurrency test's
+    control; never pass it elsewhere.
     """
     now = now or timezone.now()
+    facts = facts or applicant_facts(rules=rules, person=person)
+    enrolling_company_id = actor.company_id if channel == "company" else None
     with transaction.atomic():
         session_query = TrainingSession.objects.select_related("program")
         if lock_session:
             session_query = session_query.select_for_update(of=("self",))
         session = session_query.get(pk=session_id)
+        program = rules.program(session.program.code)
+        documents = usable_documents(program=program, person=person)
+        submission = dataclasses.replace(
+            submission,
+            answers=_fill(program=program, person=person, session=session, answers=dict(submission.answers)),
+            documents=frozenset(documents),
+        )
+        profile = PersonProfile.objects.filter(user=person).only("company_id").first()
+        company_id = profile.company_id if profile else None
         key = enrolment_key(rules=rules, session=session)
-        decision = engine.evaluate(
+        decision = _decide(
             rules=rules,
-            program_code=session.program.code,
-            applicant=_applicant(person=person, channel=channel, facts=facts, key=key),
-            session=engine.SessionSnapshot(
-                capacity=session.capacity,
-                taken=session.seats_taken,
-                opens_at=session.opens_at,
-                closes_at=session.closes_at,
-                waiting_list=session.waiting_list,
+            session=session,
+            applicant=_applicant(
+                person=person,
+                channel=channel,
+                facts=facts,
+                key=key,
+                company_id=company_id,
+                enrolling_company_id=enrolling_company_id,
+                excluding=draft.pk if draft else None,
             ),
             submission=submission,
             now=now,
         )
-        if not decision.allowed:
-            raise ApplicationRefused(decision.problems)
-        holds_seat = not decision.waitlisted
-        if decision.waitlisted:
-            status = ApplicationStatus.WAITLISTED
-        elif decision.review_chain:
-            status = FIRST_STATUS[decision.review_chain[0]]
-        else:
-            status = ApplicationStatus.APPROVED
-        profile = PersonProfile.objects.filter(user=person).only("company_id").first()
+        status = ApplicationStatus.WAITLISTED if decision.waitlisted else _first_status(decision.review_chain)
+        fields = {
+            "session": session,
+            "program": session.program,
+            "enrolment_key": key,
+            "company_id": company_id,
+            "channel": channel,
+            "status": status,
+            "holds_seat": not decision.waitlisted,
+            "answers": dict(decision.cleaned_answers),
+            "with_materials": submission.with_materials,
+            "fee_fen": _fee(rules=rules, session=session, submission=submission, facts=facts),
+            "review_chain": list(decision.review_chain),
+            "rules_version": rules_version,
+            "submitted_at": now,
+            "updated_at": now,
+            "wizard_step": "",
+        }
         try:
             with transaction.atomic():
-                application = Application.objects.create(
-                    session=session,
-                    program=session.program,
-                    enrolment_key=key,
-                    person=person,
-                    company_id=profile.company_id if profile else None,
-                    channel=channel,
-                    status=status,
-                    holds_seat=holds_seat,
-                    answers=dict(decision.cleaned_answers),
-                    with_materials=submission.with_materials,
-                    fee_fen=decision.fee_fen,
-                    rules_version=rules_version,
-                    created_by=actor,
-                    submitted_at=now,
-                )
+                if draft is not None:
+                    application = Application.objects.select_for_update().get(
+                        pk=draft.pk, person=person, status=ApplicationStatus.DRAFT
+                    )
+                    _check_transition(application, status)
+                    for name, value in fields.items():
+                        setattr(application, name, value)
+                    application.save()
+                else:
+                    application = Application.objects.create(person=person, created_by=actor, **fields)
         except IntegrityError as error:
-            raise ApplicationRefused(
-                (engine.Problem("already_enrolled", "同一课程每人只能报名一次（无论单位报名还是个人报名）"),)
-            ) from error
-        if holds_seat:
+            raise ApplicationRefused((ALREADY_ENROLLED,)) from error
+        if application.holds_seat:
             TrainingSession.objects.filter(pk=session.pk).update(seats_taken=F("seats_taken") + 1)
-        audit_record(
+        _link_documents(application=application, documents=documents)
+        _record_pledges(
+            application=application, program=program, keys=submission.pledges.keys(), actor=actor, now=now
+        )
+        PersonProfile.objects.filter(user=person, first_enrolled_at__isnull=True).update(
+            first_enrolled_at=now
+        )
+        _event(
+            application=application,
+            action="submit",
+            from_status=ApplicationStatus.DRAFT if draft else "",
             actor=actor,
-            action="application.submit",
-            target=application,
-            data={
-                "session": session.pk,
-                "status": status,
-                "rules_version": rules_version,
-                "channel": channel,
-            },
+            rules_version=rules_version,
+            changes={"session": session.pk, "channel": channel},
+            now=now,
+        )
+    return application
+
+
+def _decide(
+    *,
+    rules: Rules,
+    session: TrainingSession,
+    applicant: engine.ApplicantSnapshot,
+    submission: engine.Submission,
+    now: datetime,
+) -> engine.Decision:
+    decision = engine.evaluate(
+        rules=rules,
+        program_code=session.program.code,
+        applicant=applicant,
+        session=engine.SessionSnapshot(
+            capacity=session.capacity,
+            taken=session.seats_taken,
+            opens_at=session.opens_at,
+            closes_at=session.closes_at,
+            waiting_list=session.waiting_list,
+        ),
+        submission=submission,
+        now=now,
+    )
+    if not decision.allowed:
+        raise ApplicationRefused(decision.problems)
+    return decision
+
+
+def _fee(
+    *, rules: Rules, session: TrainingSession, submission: engine.Submission, facts: ApplicantFacts
+) -> int:
+    """The engine's fee with the session's own prices (staff may price a session apart from the rules)."""
+    price = rules.program(session.program.code).price.model_copy(
+        update={"fee_fen": session.fee_fen, "materials_fee_fen": session.materials_fee_fen}
+    )
+    return engine.fee_for(
+        price=price,
+        membership=rules.membership,
+        with_materials=submission.with_materials,
+        is_member=facts.is_member,
+    )
+
+
+@dataclass(frozen=True)
+class BulkResult:
+    person_id: int
+    person_name: str
+    application: Application | None
+    problems: tuple[engine.Problem, ...]
+
+
+def application_enrol_bulk(
+    *,
+    rules: Rules,
+    rules_version: int,
+    session_id: int,
+    person_ids: Iterable[int],
+    actor: User,
+    submission: engine.Submission,
+) -> list[BulkResult]:
+    """A company enrols several of its people into one session with the same answers (shipping address…).
+
+    Each person is enrolled in their own transaction (the seat lock is taken per person), so one person
+    refused — already enrolled, no photo, no seat — never undoes the others; every refusal is reported.
+    People who are not the company's own are refused by the rules (`company_required`).
+    """
+    if actor.kind != UserKind.COMPANY or actor.company_id is None:
+        raise ApplicationError("forbidden", "只有单位账户可以为人员报名")
+    people = User.objects.filter(pk__in=list(person_ids), kind=UserKind.PERSON).select_related("profile")
+    results = []
+    for person in people:
+        name = getattr(getattr(person, "profile", None), "name", "") or person.name
+        try:
+            application = application_submit(
+                rules=rules,
+                rules_version=rules_version,
+                session_id=session_id,
+                person=person,
+                actor=actor,
+                channel="company",
+                submission=submission,
+            )
+        except ApplicationRefused as refused:
+            results.append(BulkResult(person.pk, name, None, refused.problems))
+        else:
+            results.append(BulkResult(person.pk, name, application, ()))
+    return results
+
+
+# ---------------------------------------------------------------------------------------------------------
+# drafts (the henan wizard)
+# ---------------------------------------------------------------------------------------------------------
+
+
+def application_draft_save(
+    *,
+    rules: Rules,
+    rules_version: int,
+    program: Program,
+    person: User,
+    step_key: str,
+    answers: dict[str, object],
+    pledges: dict[str, str],
+    now: datetime | None = None,
+) -> Application:
+    """Save one wizard step into the person's draft of `program` (created on the first step).
+
+    The step's own fields, documents (current uploads) and pledges must pass the rules; the draft then
+    remembers the answers, records the pledges accepted in this step and points at the next step, so the
+    person can leave and resume there. Raises ApplicationRefused with the step's problems (nothing
+    saved), ApplicationError("no_wizard") when the program has no such step.
+    """
+    now = now or timezone.now()
+    program_rules = rules.program(program.code)
+    keys = [step.key for step in program_rules.wizard_steps]
+    if step_key not in keys:
+        raise ApplicationError("no_wizard", "没有这个报名步骤")
+    with transaction.atomic():
+        draft = _draft_locked(program=program, person=person, rules_version=rules_version, now=now)
+        merged = {**draft.answers, **answers}
+        merged = _fill(program=program_rules, person=person, session=None, answers=merged)
+        accepted = {row.key: str(row.version) for row in draft.pledges.all()}
+        accepted.update(pledges)
+        documents = usable_documents(program=program_rules, person=person)
+        problems = engine.step_problems(
+            rules=rules,
+            program_code=program.code,
+            step_key=step_key,
+            answers=merged,
+            documents=frozenset(documents),
+            pledges=accepted,
+        )
+        if problems:
+            raise ApplicationRefused(problems)
+        cleaned, _ = engine.clean_answers(rules=rules, program_code=program.code, answers=merged)
+        draft.answers = dict(cleaned)
+        position = keys.index(step_key)
+        draft.wizard_step = keys[min(position + 1, len(keys) - 1)]
+        draft.updated_at = now
+        draft.save(update_fields=["answers", "wizard_step", "updated_at"])
+        _record_pledges(application=draft, program=program_rules, keys=pledges.keys(), actor=person, now=now)
+    return draft
+
+
+def _draft_locked(*, program: Program, person: User, rules_version: int, now: datetime) -> Application:
+    draft = (
+        Application.objects.select_for_update()
+        .filter(program=program, person=person, status=ApplicationStatus.DRAFT)
+        .first()
+    )
+    if draft is not None:
+        return draft
+    try:
+        with transaction.atomic():
+            return Application.objects.create(
+                program=program,
+                person=person,
+                enrolment_key=program.code,
+                channel="self",
+                status=ApplicationStatus.DRAFT,
+                rules_version=rules_version,
+                created_by=person,
+                created_at=now,
+                updated_at=now,
+            )
+    except IntegrityError:
+        # A concurrent first step created it: take that one.
+        return Application.objects.select_for_update().get(
+            program=program, person=person, status=ApplicationStatus.DRAFT
+        )
+
+
+def session_for_draft(*, rules: Rules, draft: Application, now: datetime | None = None) -> TrainingSession:
+    """The session a wizard draft applies to, from its answers: a chosen session, else the open session of
+    the chosen institution (and unit), the one closing first that still has seats.
+
+    Raises ApplicationRefused("no_session") when none is open.
+    """
+    now = now or timezone.now()
+    program = rules.program(draft.program.code)
+    sessions = TrainingSession.objects.filter(program=draft.program).select_related("program")
+    for form_field in program.fields:
+        value = draft.answers.get(form_field.key)
+        if not isinstance(value, str) or not value:
+            continue
+        if form_field.choices_source == ChoicesSource.SESSIONS and value.isdigit():
+            return sessions.get(pk=int(value))
+        if form_field.choices_source == ChoicesSource.INSTITUTIONS:
+            sessions = sessions.filter(institution_code=value)
+        if form_field.choices_source == ChoicesSource.UNITS:
+            sessions = sessions.filter(unit_code__in=[value, ""])
+    open_sessions = [
+        session
+        for session in sessions.order_by("closes_at", "pk")
+        if not engine.window_problems(_snapshot(session), now)
+    ]
+    with_seats = [s for s in open_sessions if not engine.session_is_full(_snapshot(s)) or s.waiting_list]
+    if not with_seats:
+        raise ApplicationRefused(
+            (engine.Problem("no_session", "所选培训机构目前没有正在报名且有名额的班次，请选择其他培训机构"),)
+        )
+    return with_seats[0]
+
+
+def _snapshot(session: TrainingSession) -> engine.SessionSnapshot:
+    return engine.SessionSnapshot(
+        capacity=session.capacity,
+        taken=session.seats_taken,
+        opens_at=session.opens_at,
+        closes_at=session.closes_at,
+        waiting_list=session.waiting_list,
+    )
+
+
+def application_draft_submit(
+    *, rules: Rules, rules_version: int, draft: Application, person: User, now: datetime | None = None
+) -> Application:
+    """Submit the person's wizard draft: the whole application is checked again by the rules."""
+    if draft.person_id != person.pk or draft.status != ApplicationStatus.DRAFT:
+        raise ApplicationError("invalid_state", "草稿不存在或已提交")
+    session = session_for_draft(rules=rules, draft=draft, now=now)
+    pledges = {row.key: str(row.version) for row in draft.pledges.all()}
+    return application_submit(
+        rules=rules,
+        rules_version=rules_version,
+        session_id=session.pk,
+        person=person,
+        actor=person,
+        channel="self",
+        submission=engine.Submission(
+            answers=draft.answers, documents=frozenset(), pledges=pledges, with_materials=draft.with_materials
+        ),
+        now=now,
+        draft=draft,
+    )
+
+
+# ---------------------------------------------------------------------------------------------------------
+# seats: release and the waiting list
+# ---------------------------------------------------------------------------------------------------------
+
+
+def _lock_session_then_application(application_id: int) -> tuple[TrainingSession | None, Application]:
+    """Locks in the fixed order (session, then application) every seat-changing transaction uses."""
+    session_id = Application.objects.filter(pk=application_id).values_list("session_id", flat=True).first()
+    session = None
+    if session_id is not None:
+        session = TrainingSession.objects.select_for_update().get(pk=session_id)
+    application = (
+        Application.objects.select_for_update(of=("self",))
+        .select_related("program", "session", "company")
+        .get(pk=application_id)
+    )
+    return session, application
+
+
+def _release_seat(
+    *, session: TrainingSession | None, application: Application, rules_version: int, now: datetime
+) -> None:
+    """Give back the application's seat and promote the first person waiting (in order of submission)."""
+    if session is None or not application.holds_seat:
+        return
+    application.holds_seat = False
+    TrainingSession.objects.filter(pk=session.pk).update(seats_taken=F("seats_taken") - 1)
+    waiting = (
+        Application.objects.select_for_update()
+        .filter(session=session, status=ApplicationStatus.WAITLISTED)
+        .exclude(pk=application.pk)
+        .order_by("submitted_at", "pk")
+        .first()
+    )
+    if waiting is None:
+        return
+    from_status = waiting.status
+    waiting.status = _first_status(waiting.review_chain)
+    waiting.holds_seat = True
+    waiting.updated_at = now
+    waiting.save(update_fields=["status", "holds_seat", "updated_at"])
+    TrainingSession.objects.filter(pk=session.pk).update(seats_taken=F("seats_taken") + 1)
+    _event(
+        application=waiting,
+        action="promote",
+        from_status=from_status,
+        actor=None,
+        rules_version=rules_version,
+        reason="候补转正：有名额释放",
+        now=now,
+    )
+
+
+# ---------------------------------------------------------------------------------------------------------
+# the review chain
+# ---------------------------------------------------------------------------------------------------------
+
+
+def current_step(application: Application) -> str | None:
+    for step, status in REVIEW_STATUSES.items():
+        if application.status == status:
+            return step
+    return None
+
+
+def may_review(*, actor: User, application: Application, step: str) -> bool:
+    """Company operators review their own company's people, an institution its own sessions, reviewers
+    and admins of the association the association step."""
+    if not actor.is_active:
+        return False
+    if step == "company":
+        return (
+            actor.kind == UserKind.COMPANY
+            and actor.company_id is not None
+            and (actor.company_id == application.company_id)
+        )
+    if step == "institution":
+        return (
+            actor.kind == UserKind.INSTITUTION
+            and bool(actor.institution_code)
+            and application.session is not None
+            and actor.institution_code == application.session.institution_code
+        )
+    if step == "association":
+        return actor.has_staff_role("reviewer") or actor.has_staff_role("admin")
+    return False
+
+
+def application_review(
+    *,
+    rules_version: int,
+    application_id: int,
+    actor: User,
+    approve: bool,
+    reason: str = "",
+    now: datetime | None = None,
+) -> Application:
+    """One reviewer decision on the application's current step: approve (next step, or approved) or reject
+    with a reason (the seat is released; the applicant may correct and resubmit).
+
+    Raises ApplicationError: `forbidden` (not this actor's step or company), `invalid_state` (not waiting
+    for a review), `reason_required` (rejecting without a reason).
+    """
+    now = now or timezone.now()
+    reason = reason.strip()
+    if not approve and not reason:
+        raise ApplicationError("reason_required", "请填写不通过的原因")
+    with transaction.atomic():
+        session, application = _lock_session_then_application(application_id)
+        step = current_step(application)
+        if step is None:
+            _check_transition(application, ApplicationStatus.APPROVED)
+            raise ApplicationError("invalid_state", "该报名不在审核中")
+        if not may_review(actor=actor, application=application, step=step):
+            raise ApplicationError("forbidden", "您无权审核该报名")
+        from_status = application.status
+        if approve:
+            chain = list(application.review_chain)
+            following = chain[chain.index(step) + 1 :] if step in chain else []
+            application.status = _first_status(following)
+            application.rejection_reason = ""
+        else:
+            application.status = ApplicationStatus.REJECTED
+            application.rejection_reason = reason[:200]
+            _release_seat(session=session, application=application, rules_version=rules_version, now=now)
+        _check_transition_from(from_status, application.status)
+        application.decided_at = now
+        application.updated_at = now
+        application.save(
+            update_fields=["status", "rejection_reason", "holds_seat", "decided_at", "updated_at"]
+        )
+        _event(
+            application=application,
+            action="approve" if approve else "reject",
+            step=step,
+            from_status=from_status,
+            actor=actor,
+            rules_version=rules_version,
+            reason=reason,
+            now=now,
+        )
+    return application
+
+
+def _check_transition_from(from_status: str, to: str) -> None:
+    if to not in APPLICATION_TRANSITIONS[from_status]:
+        raise ApplicationError("invalid_state", "该报名当前状态不能进行此操作")
+
+
+@dataclass(frozen=True)
+class ReviewOutcome:
+    application_id: int
+    ok: bool
+    code: str
+    message: str
+
+
+def application_review_bulk(
+    *,
+    rules_version: int,
+    application_ids: Iterable[int],
+    actor: User,
+    approve: bool,
+    reason: str = "",
+) -> list[ReviewOutcome]:
+    """The same decision on many applications, each in its own transaction; every outcome is reported."""
+    outcomes = []
+    for application_id in dict.fromkeys(application_ids):
+        try:
+            application_review(
+                rules_version=rules_version,
+                application_id=application_id,
+                actor=actor,
+                approve=approve,
+                reason=reason,
+            )
+        except Application.DoesNotExist:
+            outcomes.append(ReviewOutcome(application_id, False, "not_found", "报名不存在"))
+        except ApplicationError as error:
+            outcomes.append(ReviewOutcome(application_id, False, error.code, error.message))
+        else:
+            outcomes.append(ReviewOutcome(application_id, True, "ok", "已通过" if approve else "已退回"))
+    return outcomes
+
+
+def application_correct(
+    *,
+    rules: Rules,
+    rules_version: int,
+    application_id: int,
+    actor: User,
+    answers: dict[str, object],
+    with_materials: bool | None = None,
+    now: datetime | None = None,
+) -> Application:
+    """The company corrects an application's data during its review (sichuan: 修改资料) instead of
+    rejecting it. The corrected answers pass the same form rules; the old and new values are recorded.
+
+    Raises ApplicationError (`forbidden`, `invalid_state`, `edit_not_allowed`) or ApplicationRefused
+    with the field problems.
+    """
+    now = now or timezone.now()
+    with transaction.atomic():
+        session, application = _lock_session_then_application(application_id)
+        program = rules.program(application.program.code)
+        if current_step(application) != "company":
+            raise ApplicationError("invalid_state", "只能在单位审核环节修改报名资料")
+        if not may_review(actor=actor, application=application, step="company"):
+            raise ApplicationError("forbidden", "您无权修改该报名")
+        if not program.company_may_edit:
+            raise ApplicationError("edit_not_allowed", "该项目不允许单位修改报名资料")
+        merged = _fill(
+            program=program,
+            person=application.person,
+            session=session,
+            answers={**application.answers, **answers},
+        )
+        cleaned, problems = engine.clean_answers(rules=rules, program_code=program.code, answers=merged)
+        if with_materials is None:
+            with_materials = application.with_materials
+        problems += engine.materials_problems(program.price, with_materials)
+        if problems:
+            raise ApplicationRefused(tuple(problems))
+        changes = {
+            key: [application.answers.get(key), value]
+            for key, value in cleaned.items()
+            if application.answers.get(key) != value
+        }
+        if with_materials != application.with_materials:
+            changes["with_materials"] = [application.with_materials, with_materials]
+        if not changes:
+            return application
+        application.answers = dict(cleaned)
+        application.with_materials = with_materials
+        submission = engine.Submission(
+            answers=cleaned, documents=frozenset(), pledges={}, with_materials=with_materials
+        )
+        is_member = applicant_facts(rules=rules, person=application.person).is_member
+        application.fee_fen = _fee(
+            rules=rules,
+            session=session,
+            submission=submission,
+            facts=ApplicantFacts(real_name_verified=True, has_photo=True, is_member=is_member),
+        )
+        application.updated_at = now
+        application.save(update_fields=["answers", "with_materials", "fee_fen", "updated_at"])
+        _event(
+            application=application,
+            action="correct",
+            step="company",
+            from_status=application.status,
+            actor=actor,
+            rules_version=rules_version,
+            changes=changes,
+            now=now,
+        )
+    return application
+
+
+# ---------------------------------------------------------------------------------------------------------
+# the applicant: resubmit, withdraw
+# ---------------------------------------------------------------------------------------------------------
+
+
+def application_resubmit(
+    *,
+    rules: Rules,
+    rules_version: int,
+    application_id: int,
+    person: User,
+    submission: engine.Submission,
+    now: datetime | None = None,
+) -> Application:
+    """After a rejection the applicant corrects and sends the application again: it is checked by the
+    rules like a new one (window, seat, fields, documents, pledges) and re-enters the first review step.
+
+    Raises ApplicationError (`forbidden`, `invalid_state`, `resubmit_not_allowed`) or ApplicationRefused.
+    """
+    now = now or timezone.now()
+    facts = applicant_facts(rules=rules, person=person)
+    with transaction.atomic():
+        session, application = _lock_session_then_application(application_id)
+        if application.person_id != person.pk:
+            raise ApplicationError("forbidden", "只能修改本人的报名")
+        program = rules.program(application.program.code)
+        if application.status != ApplicationStatus.REJECTED:
+            raise ApplicationError("invalid_state", "只有审核不通过的报名可以修改后重新提交")
+        if not program.resubmit_after_rejection:
+            raise ApplicationError("resubmit_not_allowed", "该项目审核不通过后不能重新提交")
+        documents = usable_documents(program=program, person=person)
+        submission = dataclasses.replace(
+            submission,
+            answers=_fill(program=program, person=person, session=session, answers=dict(submission.answers)),
+            documents=frozenset(documents),
+        )
+        decision = _decide(
+            rules=rules,
+            session=session,
+            applicant=_applicant(
+                person=person,
+                channel=application.channel,
+                facts=facts,
+                key=application.enrolment_key,
+                company_id=application.company_id,
+                enrolling_company_id=application.company_id,
+                excluding=application.pk,
+            ),
+            submission=submission,
+            now=now,
+        )
+        from_status = application.status
+        application.status = (
+            ApplicationStatus.WAITLISTED if decision.waitlisted else _first_status(decision.review_chain)
+        )
+        application.holds_seat = not decision.waitlisted
+        application.answers = dict(decision.cleaned_answers)
+        application.with_materials = submission.with_materials
+        application.fee_fen = _fee(rules=rules, session=session, submission=submission, facts=facts)
+        application.review_chain = list(decision.review_chain)
+        application.rules_version = rules_version
+        application.rejection_reason = ""
+        application.submitted_at = now
+        application.updated_at = now
+        application.save()
+        if application.holds_seat:
+            TrainingSession.objects.filter(pk=session.pk).update(seats_taken=F("seats_taken") + 1)
+        _link_documents(application=application, documents=documents)
+        _record_pledges(
+            application=application, program=program, keys=submission.pledges.keys(), actor=person, now=now
+        )
+        _event(
+            application=application,
+            action="resubmit",
+            from_status=from_status,
+            actor=person,
+            rules_version=rules_version,
+            now=now,
+        )
+    return application
+
+
+def withdrawal_allowed(*, program: ProgramRules, application: Application) -> bool:
+    """Whether the applicant may still withdraw (delete) the application under the program's rules."""
+    status = application.status
+    if status == ApplicationStatus.DRAFT:
+        return True
+    if status not in APPLICATION_TRANSITIONS or "withdrawn" not in APPLICATION_TRANSITIONS[status]:
+        return False
+    if program.withdrawal == Withdrawal.NEVER:
+        return False
+    if program.withdrawal == Withdrawal.BEFORE_PAYMENT:
+        return True
+    # before_first_review: nobody has decided yet (a rejection counts as undecided again).
+    if status in (ApplicationStatus.WAITLISTED, ApplicationStatus.REJECTED):
+        return True
+    chain = application.review_chain
+    return bool(chain) and status == REVIEW_STATUSES[chain[0]]
+
+
+def application_withdraw(
+    *, rules: Rules, rules_version: int, application_id: int, person: User, now: datetime | None = None
+) -> Application:
+    """The applicant withdraws (deletes) the application while the rules allow it; its seat is released
+    and the first person waiting is promoted. A withdrawn application is kept, out of the enrolment.
+
+    Raises ApplicationError (`forbidden`, `withdrawal_not_allowed`). Withdrawing twice is a no-op.
+    """
+    now = now or timezone.now()
+    with transaction.atomic():
+        session, application = _lock_session_then_application(application_id)
+        if application.person_id != person.pk:
+            raise ApplicationError("forbidden", "只能撤回本人的报名")
+        if application.status == ApplicationStatus.WITHDRAWN:
+            return application
+        program = rules.program(application.program.code)
+        if not withdrawal_allowed(program=program, application=application):
+            raise ApplicationError("withdrawal_not_allowed", "该报名已进入审核或缴费环节，不能撤回")
+        from_status = application.status
+        application.status = ApplicationStatus.WITHDRAWN
+        _release_seat(session=session, application=application, rules_version=rules_version, now=now)
+        application.updated_at = now
+        application.save(update_fields=["status", "holds_seat", "updated_at"])
+        _event(
+            application=application,
+            action="withdraw",
+            from_status=from_status,
+            actor=person,
+            rules_version=rules_version,
+            now=now,
         )
     return application
 

@@ -51,6 +51,8 @@ class User(AbstractBaseUser, PermissionsMixin):
     company = models.ForeignKey(
         "accounts.Company", null=True, blank=True, on_delete=models.PROTECT, related_name="operators"
     )
+    # The training institution (rules' organizations.institutions code) an institution account acts for.
+    institution_code = models.CharField("培训机构", max_length=41, blank=True)
     phone_verified_at = models.DateTimeField("手机验证时间", null=True, blank=True)
     real_name_verified_at = models.DateTimeField("实名认证时间", null=True, blank=True)
     email = models.EmailField("电子邮箱", blank=True)

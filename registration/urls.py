@@ -1,0 +1,3 @@
+"""URLs of registration (filled in by its views)."""
+
+urlpatterns: list = []
