@@ -190,3 +190,71 @@ def problems_by_field(problems: tuple[engine.Problem, ...]) -> dict[str, list[st
     for problem in problems:
         grouped.setdefault(problem.field or "", []).append(problem.message)
     return grouped
+
+
+def printout_for(*, rules: Rules, application: Application, association_name: str):
+    """What the printable registration form and pledge show (the person's own printout: full ID number)."""
+    from registration.printouts import PrintedField, PrintedPledge, RegistrationPrintout
+    from registration.services import STEP_LABELS
+    from shared.documents.models import Document, DocumentStatus
+
+    program = rules.program(application.program.code)
+    profile = getattr(application.person, "profile", None)
+    photo, photo_type = None, ""
+    spec = rules.identity.profile_photo
+    if spec is not None:
+        document = (
+            Document.objects.filter(
+                owner=application.person, key=spec.key, company__isnull=True, superseded_at__isnull=True
+            )
+            .exclude(status=DocumentStatus.RETURNED)
+            .first()
+        )
+        if document is not None and document.is_image:
+            with document.file.open("rb") as handle:
+                photo, photo_type = handle.read(), document.content_type
+    labels = {document.key: document.label for document in program.documents}
+    decisions = tuple(
+        PrintedField(
+            STEP_LABELS.get(event.step, event.step),
+            ("通过" if event.action == "approve" else f"不通过：{event.reason}")
+            + f"（{event.created_at:%Y-%m-%d}）",
+        )
+        for event in application.events.filter(action__in=["approve", "reject"])
+    )
+    return RegistrationPrintout(
+        association_name=association_name,
+        program_name=application.program.name,
+        session_name=application.session.name if application.session else "",
+        application_number=application.number,
+        status_label=status_label(rules=rules, status=application.status),
+        submitted_at=application.submitted_at,
+        person_name=profile.name if profile else application.person.name,
+        gender_label=profile.get_gender_display() if profile else "",
+        id_number=profile.id_number if profile else application.person.id_number,
+        phone=(profile.phone if profile else "") or application.person.phone,
+        employer=(
+            profile.company.name
+            if profile and profile.company_id
+            else (profile.company_name if profile else "")
+        ),
+        fields=tuple(
+            PrintedField(label, value)
+            for label, value in answer_display(rules=rules, application=application)
+        ),
+        documents=tuple(labels.get(row.key, row.key) for row in application.documents.all()),
+        pledges=tuple(
+            PrintedPledge(
+                title=row.title,
+                version=row.version,
+                text=row.text,
+                accepted_at=row.accepted_at,
+                accepted_by=str(row.accepted_by),
+            )
+            for row in application.pledges.select_related("accepted_by")
+        ),
+        photo=photo,
+        photo_content_type=photo_type,
+        decisions=decisions,
+        printed_at=timezone.now(),
+    )

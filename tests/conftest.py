@@ -4,7 +4,7 @@ Tenants (created once, reused with --reuse-db; never migrated per test):
 - tenant_a: `sichuan`, from tenant_configs/sichuan.toml, host sichuan.localhost
 - tenant_b: `sichuanb`, a look-alike of sichuan (same rules, same demo usernames) on sichuanb.localhost,
   so a query that forgets the tenant finds the twin's rows and fails the test.
-- gansu: from tenant_configs/gansu.toml, for tests that need a different association's rules.
+- gansu, shanghai, henan, miniapp: from their tenant_configs/*.toml, for tests of those associations' rules.
 Each test runs in a transaction that is rolled back, across all schemas (one connection).
 """
 
@@ -37,6 +37,8 @@ TENANT_SPECS = [
     TenantSpec("sichuanb", "sichuan.toml", name="四川省另一监理协会"),
     TenantSpec("gansu", "gansu.toml"),
     TenantSpec("shanghai", "shanghai.toml"),
+    TenantSpec("henan", "henan.toml"),
+    TenantSpec("miniapp", "miniapp.toml"),
 ]
 
 

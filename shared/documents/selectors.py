@@ -28,12 +28,21 @@ def _visible_to(viewer: User) -> Q | None:
             # Personal documents of the people currently affiliated with the company.
             | Q(company__isnull=True, owner_id__in=its_people)
         )
+    if viewer.kind == UserKind.INSTITUTION and viewer.institution_code:
+        # A training institution sees the documents submitted with applications to its own sessions.
+        from registration.models import ApplicationDocument
+
+        submitted = ApplicationDocument.objects.filter(
+            application__session__institution_code=viewer.institution_code
+        ).values("document_id")
+        return Q(owner=viewer) | Q(pk__in=submitted)
     return Q(owner=viewer)
 
 
 def document_get_for_viewer(*, document_id: int, viewer: User) -> Document:
     """The document, if `viewer` may open it: its owner; association staff with the reviewer or admin
-    role; a company operator for its company's documents and for its people's (PersonProfile.company).
+    role; a company operator for its company's documents and for its people's (PersonProfile.company); a
+    training institution for those submitted with applications to its sessions.
 
     Raises Document.DoesNotExist for everyone else, exactly as for an id that does not exist, so callers
     answer 404 and ids cannot be probed.
