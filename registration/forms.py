@@ -76,9 +76,16 @@ def field_specs(
     document inputs."""
     errors = errors or {}
     specs = []
+    on_page = {f.key for f in program.fields if only is None or f.key in only}
     for form_field in program.fields:
         if form_field.type == FieldType.FILE or (only is not None and form_field.key not in only):
             continue
+        condition = form_field.shown_if
+        if condition is not None and condition.field not in on_page:
+            # Decided by an answer given on an earlier page (a wizard step): show the field or leave it out.
+            if not _condition_holds(answers.get(condition.field), condition.equals):
+                continue
+            condition = None
         readonly = form_field.key in locked or (
             form_field.choices_source == ChoicesSource.SESSIONS and bool(answers.get(form_field.key))
         )
@@ -92,12 +99,20 @@ def field_specs(
                 choices=_choices(rules, program, form_field, list(sessions), answers),
                 value=locked.get(form_field.key, answers.get(form_field.key)),
                 readonly=readonly,
-                shown_if_field=form_field.shown_if.field if form_field.shown_if else "",
-                shown_if_equals=form_field.shown_if.equals if form_field.shown_if else "",
+                shown_if_field=condition.field if condition else "",
+                shown_if_equals=condition.equals if condition else "",
                 errors=errors.get(form_field.key, []),
             )
         )
     return specs
+
+
+def _condition_holds(value: object, equals: str) -> bool:
+    if isinstance(value, bool):
+        return ("yes" if value else "no") == equals
+    if isinstance(value, list):
+        return equals in value
+    return value == equals
 
 
 def document_specs(program: ProgramRules, only: tuple[str, ...] | None = None):

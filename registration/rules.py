@@ -256,7 +256,12 @@ def applicant_problems(
 
 
 def _channel_problem(program: ProgramRules, applicant: ApplicantSnapshot) -> Problem | None:
-    if applicant.channel in CHANNELS_ALLOWED[program.channel]:
+    return channel_problem(program, applicant.channel)
+
+
+def channel_problem(program: ProgramRules, channel: str) -> Problem | None:
+    """Why `channel` ("self" or "company") may not apply to the program, or None when it may."""
+    if channel in CHANNELS_ALLOWED[program.channel]:
         return None
     return Problem("channel_not_allowed", _CHANNEL_REFUSALS[program.channel].format(program=program.name))
 

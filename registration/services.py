@@ -725,7 +725,6 @@ def application_review(
         session, application = _lock_session_then_application(application_id)
         step = current_step(application)
         if step is None:
-            _check_transition(application, ApplicationStatus.APPROVED)
             raise ApplicationError("invalid_state", "该报名不在审核中")
         if not may_review(actor=actor, application=application, step=step):
             raise ApplicationError("forbidden", "您无权审核该报名")
@@ -838,9 +837,9 @@ def application_correct(
         if problems:
             raise ApplicationRefused(tuple(problems))
         changes = {
-            key: [application.answers.get(key), value]
-            for key, value in cleaned.items()
-            if application.answers.get(key) != value
+            key: [application.answers.get(key), cleaned.get(key)]
+            for key in dict.fromkeys([*application.answers, *cleaned])
+            if application.answers.get(key) != cleaned.get(key)
         }
         if with_materials != application.with_materials:
             changes["with_materials"] = [application.with_materials, with_materials]

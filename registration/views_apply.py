@@ -172,6 +172,9 @@ def apply(request: HttpRequest, session_id: int) -> HttpResponse:
         raise Http404
     if program.wizard_steps:
         return redirect("training:wizard", program_id=session.program.pk)
+    refusal = engine.channel_problem(program, "self")
+    if refusal is not None:
+        return render(request, "registration/refused.html", {"message": refusal.message}, status=403)
     answers, pledges, with_materials, problems = {}, {}, None, {}
     if request.method == "POST":
         answers = form_specs.read_answers(program, request.POST)
@@ -502,8 +505,11 @@ def company_enrol(request: HttpRequest, session_id: int) -> HttpResponse:
     except TrainingSession.DoesNotExist:
         raise Http404 from None
     program = _program_rules(rules, session.program)
-    if program is None or program.channel not in COMPANY_CHANNELS:
+    if program is None:
         raise Http404
+    refusal = engine.channel_problem(program, "company")
+    if refusal is not None:
+        return render(request, "registration/refused.html", {"message": refusal.message}, status=403)
     company_id = request.user.company_id
     people = list(
         PersonProfile.objects.filter(company_id=company_id).select_related("user").order_by("name", "pk")

@@ -44,6 +44,8 @@ class SiteLoginView(LoginView):
             return reverse("company:members")
         if user.kind == "person":
             return reverse("me")
+        if user.kind == "institution":
+            return reverse("review:queue")
         return super().get_default_redirect_url()
 
     def get_context_data(self, **kwargs):
