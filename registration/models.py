@@ -31,6 +31,10 @@ class TrainingSession(models.Model):
     unit_code = models.CharField("分会/地区/地市", max_length=41, blank=True)
     institution_code = models.CharField("培训机构", max_length=41, blank=True)
     location = models.CharField("培训地点", max_length=200, blank=True)
+    # The class list columns of the shanghai seed (课程类型 / 活动类型 / 专业).
+    course_type = models.CharField("课程类型", max_length=50, blank=True)
+    activity_type = models.CharField("活动类型", max_length=50, blank=True)
+    major = models.CharField("专业", max_length=50, blank=True)
     capacity = models.PositiveIntegerField("计划人数", default=0, help_text="0 表示不限")
     seats_taken = models.PositiveIntegerField("已报人数", default=0)
     opens_at = models.DateTimeField("报名开始", null=True, blank=True)

@@ -641,29 +641,12 @@ def _release_seat(
         return
     application.holds_seat = False
     TrainingSession.objects.filter(pk=session.pk).update(seats_taken=F("seats_taken") - 1)
-    waiting = (
-        Application.objects.select_for_update()
-        .filter(session=session, status=ApplicationStatus.WAITLISTED)
-        .exclude(pk=application.pk)
-        .order_by("submitted_at", "pk")
-        .first()
-    )
-    if waiting is None:
-        return
-    from_status = waiting.status
-    waiting.status = _first_status(waiting.review_chain)
-    waiting.holds_seat = True
-    waiting.updated_at = now
-    waiting.save(update_fields=["status", "holds_seat", "updated_at"])
-    TrainingSession.objects.filter(pk=session.pk).update(seats_taken=F("seats_taken") + 1)
-    _event(
-        application=waiting,
-        action="promote",
-        from_status=from_status,
-        actor=None,
+    _promote_into_free_seats(
+        session=session,
         rules_version=rules_version,
-        reason="候补转正：有名额释放",
         now=now,
+        reason="候补转正：有名额释放",
+        excluding=application.pk,
     )
 
 
@@ -1016,6 +999,9 @@ class SessionInput:
     unit_code: str = ""
     institution_code: str = ""
     location: str = ""
+    course_type: str = ""
+    activity_type: str = ""
+    major: str = ""
     fee_fen: int | None = None  # None: the program's price from the rules
     materials_fee_fen: int | None = None
     waiting_list: bool | None = None
@@ -1076,6 +1062,9 @@ def session_create(*, rules: Rules, program: Program, data: SessionInput, actor:
                 unit_code=data.unit_code,
                 institution_code=data.institution_code,
                 location=data.location.strip(),
+                course_type=data.course_type.strip(),
+                activity_type=data.activity_type.strip(),
+                major=data.major.strip(),
                 capacity=data.capacity,
                 opens_at=data.opens_at,
                 closes_at=data.closes_at,
@@ -1087,3 +1076,125 @@ def session_create(*, rules: Rules, program: Program, data: SessionInput, actor:
     except IntegrityError as error:
         raise SetupError("code_taken", "该项目已有这个班次编号", "code") from error
     return session
+
+
+@dataclass(frozen=True)
+class SessionChanges:
+    name: str
+    capacity: int
+    opens_at: datetime | None
+    closes_at: datetime | None
+    location: str = ""
+    course_type: str = ""
+    activity_type: str = ""
+    major: str = ""
+
+
+def session_update(
+    *, session_id: int, data: SessionChanges, actor: User, rules_version: int, now: datetime | None = None
+) -> TrainingSession:
+    """Staff change a session's name, seats, window or class-list columns. More seats promote people from
+    the waiting list, in order; fewer seats than are already taken are refused (nobody loses a seat).
+
+    Raises SetupError: code_required, capacity_invalid, capacity_below_taken, window_invalid.
+    """
+    now = now or timezone.now()
+    if not data.name.strip():
+        raise SetupError("code_required", "请填写班次名称", "name")
+    if data.capacity < 0:
+        raise SetupError("capacity_invalid", "计划人数不能为负数（0 表示不限）", "capacity")
+    if data.opens_at and data.closes_at and data.closes_at <= data.opens_at:
+        raise SetupError("window_invalid", "报名结束时间必须晚于开始时间", "closes_at")
+    with transaction.atomic():
+        session = TrainingSession.objects.select_for_update().get(pk=session_id)
+        if data.capacity and data.capacity < session.seats_taken:
+            raise SetupError(
+                "capacity_below_taken",
+                f"已有 {session.seats_taken} 人占用名额，计划人数不能少于此数",
+                "capacity",
+            )
+        before = {
+            name: getattr(session, name)
+            for name in (
+                "name",
+                "capacity",
+                "opens_at",
+                "closes_at",
+                "location",
+                "course_type",
+                "activity_type",
+                "major",
+            )
+        }
+        for name in before:
+            value = getattr(data, name)
+            setattr(session, name, value.strip() if isinstance(value, str) else value)
+        session.save(update_fields=list(before))
+        changed = {
+            name: [str(old), str(getattr(session, name))]
+            for name, old in before.items()
+            if old != getattr(session, name)
+        }
+        audit_record(actor=actor, action="session.update", target=session, data=changed)
+        _promote_into_free_seats(
+            session=session, rules_version=rules_version, now=now, reason="候补转正：班次增加了名额"
+        )
+    return session
+
+
+def _promote_into_free_seats(
+    *, session: TrainingSession, rules_version: int, now: datetime, reason: str, excluding: int | None = None
+) -> None:
+    """Move people from the waiting list into seats, in order of submission, while there are free ones.
+    The caller holds the session row's lock."""
+    session.refresh_from_db(fields=["seats_taken", "capacity"])
+    waiting = (
+        Application.objects.select_for_update()
+        .filter(session=session, status=ApplicationStatus.WAITLISTED)
+        .exclude(pk=excluding)
+    )
+    free = None if session.capacity == 0 else session.capacity - session.seats_taken
+    for application in waiting.order_by("submitted_at", "pk")[:free]:
+        from_status = application.status
+        application.status = _first_status(application.review_chain)
+        application.holds_seat = True
+        application.updated_at = now
+        application.save(update_fields=["status", "holds_seat", "updated_at"])
+        TrainingSession.objects.filter(pk=session.pk).update(seats_taken=F("seats_taken") + 1)
+        _event(
+            application=application,
+            action="promote",
+            from_status=from_status,
+            actor=None,
+            rules_version=rules_version,
+            reason=reason,
+            now=now,
+        )
+
+
+def applications_expire_waiting(*, rules_version: int, now: datetime | None = None) -> int:
+    """The waiting list ends with the enrolment window: people still waiting when a session closes are
+    told so (expired, with a reason). Idempotent; returns how many expired."""
+    now = now or timezone.now()
+    expired = 0
+    for application_id in Application.objects.filter(
+        status=ApplicationStatus.WAITLISTED, session__closes_at__lte=now
+    ).values_list("pk", flat=True):
+        with transaction.atomic():
+            _, application = _lock_session_then_application(application_id)
+            if application.status != ApplicationStatus.WAITLISTED:
+                continue
+            application.status = ApplicationStatus.EXPIRED
+            application.updated_at = now
+            application.save(update_fields=["status", "updated_at"])
+            _event(
+                application=application,
+                action="expire",
+                from_status=ApplicationStatus.WAITLISTED,
+                actor=None,
+                rules_version=rules_version,
+                reason="报名已截止，候补未能转正",
+                now=now,
+            )
+            expired += 1
+    return expired

@@ -4,15 +4,23 @@ from datetime import datetime
 
 from django import forms
 from django.contrib import messages
+from django.db.models import Count
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 
-from registration.models import Program
-from registration.services import SessionInput, SetupError, program_create, session_create
+from registration.models import Program, TrainingSession
+from registration.services import (
+    SessionChanges,
+    SessionInput,
+    SetupError,
+    program_create,
+    session_create,
+    session_update,
+)
 from shared.money import MoneyError, format_yuan, yuan_to_fen
 from shared.permissions import staff_required
-from tenant_configs.selectors import rules_current
+from tenant_configs.selectors import rules_current, rules_current_version
 
 
 class SessionForm(forms.Form):
@@ -21,6 +29,9 @@ class SessionForm(forms.Form):
     unit_code = forms.ChoiceField(label="分会/地区/地市", required=False)
     institution_code = forms.ChoiceField(label="培训机构", required=False)
     location = forms.CharField(label="培训地点", max_length=200, required=False)
+    course_type = forms.CharField(label="课程类型", max_length=50, required=False)
+    activity_type = forms.CharField(label="活动类型", max_length=50, required=False)
+    major = forms.CharField(label="专业", max_length=50, required=False)
     capacity = forms.IntegerField(label="计划人数（0 不限）", min_value=0, initial=0)
     opens_at = forms.DateTimeField(
         label="报名开始", required=False, widget=forms.DateTimeInput(attrs={"type": "datetime-local"})
@@ -104,6 +115,9 @@ def program_detail(request: HttpRequest, program_id: int) -> HttpResponse:
                     unit_code=data["unit_code"],
                     institution_code=data["institution_code"],
                     location=data["location"],
+                    course_type=data["course_type"],
+                    activity_type=data["activity_type"],
+                    major=data["major"],
                     fee_fen=data["fee_yuan"],
                     materials_fee_fen=data["materials_fee_yuan"],
                 ),
@@ -130,4 +144,59 @@ def program_detail(request: HttpRequest, program_id: int) -> HttpResponse:
             "sessions": sessions,
             "form": form,
         },
+    )
+
+
+class SessionEditForm(forms.Form):
+    name = forms.CharField(label="班次名称", max_length=120)
+    capacity = forms.IntegerField(label="计划人数（0 不限）", min_value=0)
+    opens_at = forms.DateTimeField(
+        label="报名开始", required=False, widget=forms.DateTimeInput(attrs={"type": "datetime-local"})
+    )
+    closes_at = forms.DateTimeField(
+        label="报名结束", required=False, widget=forms.DateTimeInput(attrs={"type": "datetime-local"})
+    )
+    location = forms.CharField(label="培训地点", max_length=200, required=False)
+    course_type = forms.CharField(label="课程类型", max_length=50, required=False)
+    activity_type = forms.CharField(label="活动类型", max_length=50, required=False)
+    major = forms.CharField(label="专业", max_length=50, required=False)
+
+
+def _local_input(value: datetime | None) -> str:
+    return timezone.localtime(value).strftime("%Y-%m-%dT%H:%M") if value else ""
+
+
+@staff_required("academic")
+def session_edit(request: HttpRequest, program_id: int, session_id: int) -> HttpResponse:
+    session = (
+        TrainingSession.objects.filter(pk=session_id, program_id=program_id).select_related("program").first()
+    )
+    if session is None:
+        raise Http404
+    initial = {name: getattr(session, name) for name in SessionEditForm.base_fields}
+    initial.update(opens_at=_local_input(session.opens_at), closes_at=_local_input(session.closes_at))
+    form = SessionEditForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            session_update(
+                session_id=session.pk,
+                actor=request.user,
+                rules_version=rules_current_version().number,
+                data=SessionChanges(
+                    **{**data, "opens_at": _aware(data["opens_at"]), "closes_at": _aware(data["closes_at"])}
+                ),
+            )
+        except SetupError as error:
+            form.add_error(error.field if error.field in form.fields else None, error.message)
+        else:
+            messages.success(request, "班次已保存。")
+            return redirect("console:session", program_id=program_id, session_id=session.pk)
+    counts = dict(
+        session.applications.values_list("status").annotate(count=Count("pk")).values_list("status", "count")
+    )
+    return render(
+        request,
+        "registration/session_edit.html",
+        {"console_section": "programs", "session": session, "form": form, "counts": counts},
     )

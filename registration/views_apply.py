@@ -72,7 +72,22 @@ def training(request: HttpRequest) -> HttpResponse:
         group["sessions"].append(
             {"session": session, "seats_left": left, "full": left == 0, "fee": format_yuan(session.fee_fen)}
         )
+    mine: dict[int, str] = {}
+    if user.is_authenticated and user.kind == "person":
+        for session_id, status in (
+            Application.objects.filter(person=user, session__isnull=False)
+            .exclude(status__in=["withdrawn", "expired"])
+            .values_list("session_id", "status")
+        ):
+            mine[session_id] = selectors.status_label(rules=rules, status=status)
+    not_applied = (
+        rules.applications.status_labels.draft
+        if rules.applications.status_labels.draft != "草稿"
+        else "未报名"
+    )
     for group in groups.values():
+        for row in group["sessions"]:
+            row["my_status"] = mine.get(row["session"].pk, not_applied)
         group["self_allowed"] = group["rules"].channel in SELF_CHANNELS
         group["company_allowed"] = group["rules"].channel in COMPANY_CHANNELS
         group["wizard"] = bool(group["rules"].wizard_steps)
@@ -424,6 +439,7 @@ _ACTION_LABELS = {
     "resubmit": "重新提交",
     "withdraw": "撤回报名",
     "promote": "候补转正",
+    "expire": "已过期",
 }
 
 

@@ -255,6 +255,7 @@ CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {
     "tenants-usage-collect": {"task": "tenants.tasks.usage_collect_all", "schedule": 600.0},
+    "registration-expire-waiting": {"task": "registration.tasks.applications_expire_all", "schedule": 300.0},
 }
 
 # --- logging and error reporting ---------------------------------------------------------------------

@@ -19,6 +19,11 @@ console_patterns = (
         path("persons/", views.console_persons, name="persons"),
         path("programs/", registration_views.programs, name="programs"),
         path("programs/<int:program_id>/", registration_views.program_detail, name="program"),
+        path(
+            "programs/<int:program_id>/sessions/<int:session_id>/",
+            registration_views.session_edit,
+            name="session",
+        ),
         path("persons/<int:profile_id>/", views.console_person_detail, name="person"),
         path("rules/", rules_views.rules_overview, name="rules"),
         path("rules/versions/<int:number>/", rules_views.rules_version_detail, name="rules-version"),

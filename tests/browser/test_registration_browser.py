@@ -38,7 +38,7 @@ def test_sichuan_person_applies_company_rejects_person_resubmits_company_approve
     try:
         student = logged_in(browser, browser_context_args, live_url, "sichuan.localhost", person)
         student.goto(live_url("sichuan.localhost", "/training/"))
-        student.locator(f"tr[data-session='{session.code}'] >> text=报名").click()
+        student.locator(f"tr[data-session='{session.code}'] >> a:text-is('报名')").click()
         expect(student.locator("h1")).to_contain_text("2022年四川省工程监理人员职业培训")
         expect(student.locator("#id_education")).to_have_value("本科")  # from the profile, read-only
         student.fill("#id_major", "土木工程")
@@ -195,10 +195,15 @@ def test_shanghai_company_enrols_its_people_once_per_course(browser, browser_con
     session = make_session("shanghai", "zhuanxiang", name="专项培训浏览器班")
     try:
         student = logged_in(browser, browser_context_args, live_url, "shanghai.localhost", self_enrolled)
-        student.goto(live_url("shanghai.localhost", f"/training/sessions/{session.pk}/apply/"))
+        student.goto(live_url("shanghai.localhost", "/training/"))
+        row = student.locator(f"tr[data-session='{session.code}']")
+        expect(row.locator(".my-status")).to_have_text("待申请")
+        row.locator("a:text-is('报名')").click()
         student.fill("#id_shipping_address", "上海市徐汇区漕溪北路 1 号")
         student.click("#submit-application")
         expect(student.locator("#application-status")).to_have_text("通过")
+        student.goto(live_url("shanghai.localhost", "/training/"))
+        expect(student.locator(f"tr[data-session='{session.code}'] .my-status")).to_have_text("通过")
 
         page = logged_in(browser, browser_context_args, live_url, "shanghai.localhost", operator)
         page.goto(live_url("shanghai.localhost", "/training/"))
@@ -239,7 +244,7 @@ def test_gansu_trainings_are_company_enrolled_and_for_members_only(browser, brow
         student.goto(live_url("gansu.localhost", "/training/"))
         row = student.locator(f"tr[data-session='{session.code}']")
         expect(row).to_contain_text("0.00")  # members train free
-        expect(row.locator("text=报名")).to_have_count(0)  # company_only: no self-enrolment link
+        expect(row.locator("a:text-is('报名')")).to_have_count(0)  # company_only: no self-enrolment link
         refused = student.goto(live_url("gansu.localhost", f"/training/sessions/{session.pk}/apply/"))
         assert refused.status == 403
         expect(student.locator("#refusal")).to_have_text(

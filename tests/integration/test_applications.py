@@ -470,3 +470,75 @@ def test_enrolling_requires_a_company_account(db):
     response = _login("shanghai.localhost", "sh-self").get(f"/training/sessions/{session.pk}/enrol/")
 
     assert response.status_code == 403
+
+
+# ---------------------------------------------------------------------------------------------------------
+# staff manage a session's seats; the waiting list follows
+# ---------------------------------------------------------------------------------------------------------
+
+
+def _full_session_with_one_waiting(sichuan_person) -> TrainingSession:
+    with schema_context("sichuan"):
+        session = _session("2022-W", capacity=1, program="jianli_2022", unit_code="jianli", waiting_list=True)
+        _person("waiting", company=sichuan_person["company"], serial="040")
+    _apply_sichuan(_login("sichuan.localhost", "zhangsan"), session.pk)
+    _apply_sichuan(_login("sichuan.localhost", "waiting"), session.pk)
+    return session
+
+
+def _edit(session: TrainingSession, **changes):
+    from tests.conftest import staff_client
+
+    data = {"name": session.name, "capacity": session.capacity, "opens_at": "", "closes_at": "", **changes}
+    return staff_client("sichuan.localhost").post(
+        f"/console/programs/{session.program_id}/sessions/{session.pk}/", data
+    )
+
+
+def test_more_seats_promote_the_waiting_list_in_order(sichuan_person):
+    session = _full_session_with_one_waiting(sichuan_person)
+
+    response = _edit(session, capacity=2, course_type="监理")
+
+    assert response.status_code == 302
+    with schema_context("sichuan"):
+        session.refresh_from_db()
+        assert (session.capacity, session.seats_taken, session.course_type) == (2, 2, "监理")
+        promoted = Application.objects.get(person__username="waiting")
+        assert (promoted.status, promoted.holds_seat) == ("company_review", True)
+        assert promoted.events.last().reason == "候补转正：班次增加了名额"
+
+
+def test_fewer_seats_than_taken_are_refused_and_nothing_changes(sichuan_person):
+    session = _full_session_with_one_waiting(sichuan_person)
+    with schema_context("sichuan"):
+        TrainingSession.objects.filter(pk=session.pk).update(capacity=3)
+        _person("third", company=sichuan_person["company"], serial="041")
+    _apply_sichuan(_login("sichuan.localhost", "third"), session.pk)
+    with schema_context("sichuan"):
+        session.refresh_from_db()
+        assert session.seats_taken == 2
+
+    response = _edit(session, capacity=1)
+
+    assert "已有 2 人占用名额，计划人数不能少于此数" in response.content.decode()
+    with schema_context("sichuan"):
+        session.refresh_from_db()
+        assert (session.capacity, session.seats_taken) == (3, 2)
+
+
+def test_people_still_waiting_when_the_window_closes_are_told_it_expired(sichuan_person, tenant_b):
+    from registration.tasks import applications_expire_current_tenant
+
+    session = _full_session_with_one_waiting(sichuan_person)
+    with schema_context("sichuan"):
+        TrainingSession.objects.filter(pk=session.pk).update(closes_at=timezone.now() - timedelta(minutes=1))
+
+        assert applications_expire_current_tenant() == 1
+        assert applications_expire_current_tenant() == 0  # idempotent
+
+        waiting = Application.objects.get(person__username="waiting")
+        assert waiting.status == "expired" and waiting.events.last().reason == "报名已截止，候补未能转正"
+        assert Application.objects.get(person__username="zhangsan").status == "company_review"
+    with schema_context("sichuanb"):
+        assert applications_expire_current_tenant() == 0
