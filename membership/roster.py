@@ -26,6 +26,7 @@ USER_FIELDS = (
     "email",
     "id_number",
     "wechat_openid",
+    "institution_code",
     "kind",
     "staff_roles",
     "is_active",

@@ -1,3 +1,23 @@
-"""URLs of registration (filled in by its views)."""
+"""API routes of registration (mini-program and integrators), under /api/v1/."""
 
-urlpatterns: list = []
+from django.urls import path
+
+from registration import api
+
+urlpatterns = [
+    path("sessions/", api.SessionListApi.as_view(), name="api-sessions"),
+    path("sessions/<int:session_id>/apply/", api.SessionApplyApi.as_view(), name="api-session-apply"),
+    path("programs/<str:program_code>/form/", api.ProgramFormApi.as_view(), name="api-program-form"),
+    path("applications/", api.ApplicationListApi.as_view(), name="api-applications"),
+    path("applications/<int:application_id>/", api.ApplicationDetailApi.as_view(), name="api-application"),
+    path(
+        "applications/<int:application_id>/resubmit/",
+        api.ApplicationResubmitApi.as_view(),
+        name="api-application-resubmit",
+    ),
+    path(
+        "applications/<int:application_id>/withdraw/",
+        api.ApplicationWithdrawApi.as_view(),
+        name="api-application-withdraw",
+    ),
+]

@@ -1,4 +1,4 @@
-"""Cross-cutting models of the kernel: the audit log.
+"""Cross-cutting models of the kernel: the audit log and the answers to idempotent requests.
 
 The app is installed in the public schema (operator actions) and in every tenant schema (the
 association's own actions), so an audit entry always lives beside the data it describes.
@@ -29,3 +29,30 @@ class AuditEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.created_at:%Y-%m-%d %H:%M} {self.actor_label} {self.action}"
+
+
+class IdempotencyRecord(models.Model):
+    """The stored answer to one `Idempotency-Key` of one account (shared/idempotency.py).
+
+    A client that retries a POST with the same key gets this answer again instead of a second effect.
+    The row is written in the same transaction as the work it records, so it exists only once that work
+    committed; `request_sha256` tells a genuine retry from the key reused for a different request.
+    """
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=64)
+    request_sha256 = models.CharField(max_length=64)
+    # Null only inside the transaction that is doing the work.
+    status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    response = models.JSONField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = "幂等请求记录"
+        verbose_name_plural = "幂等请求记录"
+        constraints = [
+            models.UniqueConstraint(fields=["user", "key"], name="shared_idempotency_user_key_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id}:{self.key} → {self.status_code}"

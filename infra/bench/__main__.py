@@ -12,7 +12,14 @@ import time
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-BENCHMARKS = ["tenant_routing", "tenant_onboard", "roster_import_10k", "photo_zip_1000"]
+BENCHMARKS = [
+    "tenant_routing",
+    "tenant_onboard",
+    "roster_import_10k",
+    "photo_zip_1000",
+    "enrol_rush",
+    "enrol_spread",
+]
 RESULTS = Path(__file__).resolve().parents[2] / "var" / "bench-results.jsonl"
 
 
