@@ -415,9 +415,10 @@ def _application_data(rules: Rules, application: Application) -> dict:
     }
 
 
-def _application_detail(rules: Rules, application: Application) -> dict:
-    events = ApplicationEvent.objects.filter(application=application).order_by("created_at", "pk")
-    data = {**_application_data(rules, application), "events": list(events)}
+def _application_detail(rules: Rules, application: Application, events: list | None = None) -> dict:
+    if events is None:
+        events = list(ApplicationEvent.objects.filter(application=application).order_by("created_at", "pk"))
+    data = {**_application_data(rules, application), "events": events}
     return ApplicationDetailOutput(data).data
 
 
@@ -491,24 +492,23 @@ def _submission(values: dict) -> engine.Submission:
 def _apply(*, person: User, session_id: int, values: dict) -> Answer:
     rules, version = _rules_in_force()
     try:
-        session = selectors.session_get(session_id=session_id)
-    except TrainingSession.DoesNotExist:
-        session = None
-    if session is None or _program_rules(rules, session.program.code) is None:
-        return Answer(status.HTTP_404_NOT_FOUND, {"code": "not_found", "message": "班次不存在或已停止报名"})
-    try:
         application = services.application_submit(
             rules=rules,
             rules_version=version,
-            session_id=session.pk,
+            session_id=session_id,
             person=person,
             actor=person,
             channel="self",
             submission=_submission(values),
         )
     except services.ApplicationRefused as refused:
+        if refused.code == "session_unknown":
+            return Answer(status.HTTP_404_NOT_FOUND, {"code": "not_found", "message": refused.message})
         return Answer(status.HTTP_422_UNPROCESSABLE_ENTITY, _refusal(refused))
-    return Answer(status.HTTP_201_CREATED, _application_detail(rules, application))
+    # The service hands back the one event it wrote: the answer needs no further query.
+    return Answer(
+        status.HTTP_201_CREATED, _application_detail(rules, application, events=[application.latest_event])
+    )
 
 
 IDEMPOTENCY_KEY = OpenApiParameter(

@@ -16,8 +16,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.contrib.postgres.expressions import ArraySubquery
+from django.contrib.postgres.fields import ArrayField
+from django.db import IntegrityError, connection, models, transaction
+from django.db.models import Exists, F, Value
+from django.db.models.constants import OnConflict
+from django.db.models.functions import JSONObject
+from django.db.models.sql import InsertQuery
 from django.utils import timezone
 
 from registration import rules as engine
@@ -91,17 +96,21 @@ def _profile_value(profile: PersonProfile, name: str) -> object:
     if name == "company_name":
         return profile.company.name if profile.company_id else profile.company_name
     if name == "phone":
-        return profile.phone or profile.user.phone
+        return profile.phone or (profile.user.phone if profile.user_id else "")
     value = getattr(profile, name, None)
     if hasattr(value, "isoformat"):
         return value.isoformat()
     return value if isinstance(value, str) else None
 
 
-def profile_answers(*, program: ProgramRules, person: User) -> dict[str, object]:
+def profile_answers(
+    *, program: ProgramRules, person: User, profile: PersonProfile | None = None
+) -> dict[str, object]:
     """Answers of the fields linked to a profile attribute, taken from the person's profile (the engine's
-    precondition): what the profile says wins over what a form sent."""
-    profile = PersonProfile.objects.select_related("company", "user").filter(user=person).first()
+    precondition): what the profile says wins over what a form sent. Pass `profile` (with its company)
+    when it was already read."""
+    if profile is None:
+        profile = PersonProfile.objects.select_related("company", "user").filter(user=person).first()
     if profile is None:
         return {}
     answers = {}
@@ -125,9 +134,16 @@ def usable_documents(*, program: ProgramRules, person: User) -> dict[str, Docume
     return {document.key: document for document in rows}
 
 
-def _fill(*, program: ProgramRules, person: User, session: TrainingSession | None, answers: dict) -> dict:
+def _fill(
+    *,
+    program: ProgramRules,
+    person: User,
+    session: TrainingSession | None,
+    answers: dict,
+    profile: PersonProfile | None = None,
+) -> dict:
     filled = dict(answers)
-    filled.update(profile_answers(program=program, person=person))
+    filled.update(profile_answers(program=program, person=person, profile=profile))
     if session is not None:
         for form_field in program.fields:
             if form_field.choices_source == ChoicesSource.SESSIONS:
@@ -142,33 +158,93 @@ def enrolment_key(*, rules: Rules, session: TrainingSession) -> str:
     return f"{session.program.code}:{session.code}"
 
 
-def _applicant(
+@dataclass(frozen=True)
+class _ApplicantRead:
+    profile: PersonProfile | None
+    snapshot: engine.ApplicantSnapshot
+    facts: ApplicantFacts
+    documents: dict[str, int]  # document key -> id of the person's usable current upload
+
+
+def _applicant_read(
     *,
+    rules: Rules,
+    program: ProgramRules,
     person: User,
     channel: str,
-    facts: ApplicantFacts,
     key: str,
-    company_id: int | None,
     enrolling_company_id: int | None,
+    facts: ApplicantFacts | None,
     excluding: int | None = None,
-) -> engine.ApplicantSnapshot:
-    if channel == "company":
-        belongs = company_id is not None and company_id == enrolling_company_id
-    else:
-        belongs = company_id is not None
+) -> _ApplicantRead:
+    """Everything the engine needs about the person, in one query: the profile with its company, whether
+    a live enrolment in the course exists, and (unless the caller knows) whether a usable photo exists."""
     enrolled = Application.objects.filter(person=person, enrolment_key=key).exclude(
         status__in=NOT_ENROLLED_STATUSES
     )
     if excluding is not None:
         enrolled = enrolled.exclude(pk=excluding)
-    return engine.ApplicantSnapshot(
+    photo = rules.identity.profile_photo
+    if facts is None and photo is not None:
+        usable = [DocumentStatus.ACCEPTED]
+        if not rules.identity.photo_review_by_staff:
+            usable.append(DocumentStatus.UPLOADED)
+        has_photo = Exists(
+            Document.objects.filter(
+                owner=person,
+                key=photo.key,
+                company__isnull=True,
+                superseded_at__isnull=True,
+                status__in=usable,
+            )
+        )
+    else:
+        has_photo = Value(facts.has_photo if facts else False)
+    keys = [document.key for document in program.documents]
+    uploads = (
+        Document.objects.filter(owner=person, key__in=keys, company__isnull=True, superseded_at__isnull=True)
+        .exclude(status=DocumentStatus.RETURNED)
+        .values(pair=JSONObject(key="key", id="id"))
+    )
+    profile = (
+        PersonProfile.objects.select_related("company")
+        .filter(user=person)
+        .annotate(
+            enrolled=Exists(enrolled),
+            has_photo=has_photo,
+            uploads=ArraySubquery(uploads)
+            if keys
+            else Value([], output_field=ArrayField(models.JSONField())),
+        )
+        .first()
+    )
+    if profile is None:
+        already, photo_found = enrolled.exists(), False
+        documents = {
+            key: document.pk for key, document in usable_documents(program=program, person=person).items()
+        }
+    else:
+        profile.user = person
+        already, photo_found = profile.enrolled, profile.has_photo
+        documents = {pair["key"]: pair["id"] for pair in profile.uploads}
+    if facts is None:
+        facts = ApplicantFacts(
+            real_name_verified=person.real_name_verified_at is not None, has_photo=photo_found
+        )
+    company_id = profile.company_id if profile else None
+    if channel == "company":
+        belongs = company_id is not None and company_id == enrolling_company_id
+    else:
+        belongs = company_id is not None
+    snapshot = engine.ApplicantSnapshot(
         channel=channel,
         belongs_to_company=belongs,
         real_name_verified=facts.real_name_verified,
         is_member=facts.is_member,
         has_photo=facts.has_photo,
-        already_enrolled_in_course=enrolled.exists(),
+        already_enrolled_in_course=already,
     )
+    return _ApplicantRead(profile=profile, snapshot=snapshot, facts=facts, documents=documents)
 
 
 def _actor_label(actor: User | None) -> str:
@@ -194,8 +270,8 @@ def _event(
     reason: str = "",
     changes: dict | None = None,
     now: datetime,
-) -> None:
-    ApplicationEvent.objects.create(
+) -> ApplicationEvent:
+    event = ApplicationEvent.objects.create(
         application=application,
         action=action,
         step=step,
@@ -221,6 +297,7 @@ def _event(
             **({"changes": changes} if changes else {}),
         },
     )
+    return event
 
 
 def _check_transition(application: Application, to: str) -> None:
@@ -231,13 +308,25 @@ def _check_transition(application: Application, to: str) -> None:
 
 
 def _record_pledges(
-    *, application: Application, program: ProgramRules, keys: Iterable[str], actor: User, now: datetime
+    *,
+    application: Application,
+    program: ProgramRules,
+    keys: Iterable[str],
+    actor: User,
+    now: datetime,
+    replace: bool = True,
 ) -> None:
-    for pledge in program.pledges:
-        if pledge.key not in keys or pledge.stage != PledgeStage.APPLICATION:
-            continue
-        PledgeAcceptance.objects.filter(application=application, key=pledge.key).delete()
-        PledgeAcceptance.objects.create(
+    accepted = [
+        pledge for pledge in program.pledges if pledge.key in keys and pledge.stage == PledgeStage.APPLICATION
+    ]
+    if not accepted:
+        return
+    if replace:
+        PledgeAcceptance.objects.filter(
+            application=application, key__in=[pledge.key for pledge in accepted]
+        ).delete()
+    PledgeAcceptance.objects.bulk_create(
+        PledgeAcceptance(
             application=application,
             key=pledge.key,
             title=pledge.title,
@@ -247,14 +336,19 @@ def _record_pledges(
             accepted_by=actor,
             accepted_at=now,
         )
-
-
-def _link_documents(*, application: Application, documents: dict[str, Document]) -> None:
-    ApplicationDocument.objects.filter(application=application).delete()
-    ApplicationDocument.objects.bulk_create(
-        ApplicationDocument(application=application, key=key, document=document)
-        for key, document in documents.items()
+        for pledge in accepted
     )
+
+
+def _link_documents(*, application: Application, documents: dict[str, int], replace: bool = True) -> None:
+    """Link the uploads (key -> document id) sent with the application."""
+    if replace:
+        ApplicationDocument.objects.filter(application=application).delete()
+    if documents:
+        ApplicationDocument.objects.bulk_create(
+            ApplicationDocument(application=application, key=key, document_id=document_id)
+            for key, document_id in documents.items()
+        )
 
 
 def _first_status(review_chain: tuple[str, ...] | list[str]) -> str:
@@ -288,93 +382,211 @@ def application_submit(
     are recorded with their text. With `draft`, the person's draft becomes the application.
 
     Raises ApplicationRefused with every problem the rules find (window, seats, channel, fields,
-    documents, pledges…) or `already_enrolled` when a concurrent application of the same person won.
-    Nothing is written when it raises. `lock_session=False` exists only for the concurrency test's
-    control; never pass it elsewhere.
+    documents, pledges…) or `already_enrolled` when a concurrent application of the same person won;
+    `session_unknown` when the session does not exist or its program is closed or not in the rules.
+    Nothing is written when it raises. Inside a caller's transaction (the API's idempotency record) it
+    adds no savepoint: a refusal is decided before anything is written and raised after the block.
+    `lock_session=False` exists only for the concurrency test's control; never pass it elsewhere.
+
+    This is the hot path of an enrolment rush; it costs one locked read of the session, one read of the
+    applicant, and one statement that inserts the application, takes the seat and stamps the profile.
     """
     now = now or timezone.now()
-    facts = facts or applicant_facts(rules=rules, person=person)
     enrolling_company_id = actor.company_id if channel == "company" else None
-    with transaction.atomic():
-        session_query = TrainingSession.objects.select_related("program")
+    refusal: tuple[engine.Problem, ...] = ()
+    with transaction.atomic(savepoint=False):
+        session_query = TrainingSession.objects.select_related("program").filter(program__is_open=True)
         if lock_session:
             session_query = session_query.select_for_update(of=("self",))
-        session = session_query.get(pk=session_id)
-        program = rules.program(session.program.code)
-        documents = usable_documents(program=program, person=person)
-        submission = dataclasses.replace(
-            submission,
-            answers=_fill(program=program, person=person, session=session, answers=dict(submission.answers)),
-            documents=frozenset(documents),
+        session = session_query.filter(pk=session_id).first()
+        program = (
+            rules.program(session.program.code)
+            if session and rules.has_program(session.program.code)
+            else None
         )
-        profile = PersonProfile.objects.filter(user=person).only("company_id").first()
-        company_id = profile.company_id if profile else None
-        key = enrolment_key(rules=rules, session=session)
-        decision = _decide(
-            rules=rules,
-            session=session,
-            applicant=_applicant(
+        if session is None or program is None:
+            refusal = (engine.Problem("session_unknown", "班次不存在或已停止报名"),)
+        else:
+            application = _submit_locked(
+                rules=rules,
+                rules_version=rules_version,
+                session=session,
+                program=program,
                 person=person,
+                actor=actor,
                 channel=channel,
+                submission=submission,
                 facts=facts,
-                key=key,
-                company_id=company_id,
                 enrolling_company_id=enrolling_company_id,
-                excluding=draft.pk if draft else None,
-            ),
-            submission=submission,
-            now=now,
-        )
-        status = ApplicationStatus.WAITLISTED if decision.waitlisted else _first_status(decision.review_chain)
-        fields = {
-            "session": session,
-            "program": session.program,
-            "enrolment_key": key,
-            "company_id": company_id,
-            "channel": channel,
-            "status": status,
-            "holds_seat": not decision.waitlisted,
-            "answers": dict(decision.cleaned_answers),
-            "with_materials": submission.with_materials,
-            "fee_fen": _fee(rules=rules, session=session, submission=submission, facts=facts),
-            "review_chain": list(decision.review_chain),
-            "rules_version": rules_version,
-            "submitted_at": now,
-            "updated_at": now,
-            "wizard_step": "",
-        }
-        try:
-            with transaction.atomic():
-                if draft is not None:
-                    application = Application.objects.select_for_update().get(
-                        pk=draft.pk, person=person, status=ApplicationStatus.DRAFT
-                    )
-                    _check_transition(application, status)
-                    for name, value in fields.items():
-                        setattr(application, name, value)
-                    application.save()
-                else:
-                    application = Application.objects.create(person=person, created_by=actor, **fields)
-        except IntegrityError as error:
-            raise ApplicationRefused((ALREADY_ENROLLED,)) from error
-        if application.holds_seat:
-            TrainingSession.objects.filter(pk=session.pk).update(seats_taken=F("seats_taken") + 1)
-        _link_documents(application=application, documents=documents)
-        _record_pledges(
-            application=application, program=program, keys=submission.pledges.keys(), actor=actor, now=now
-        )
-        PersonProfile.objects.filter(user=person, first_enrolled_at__isnull=True).update(
-            first_enrolled_at=now
-        )
-        _event(
-            application=application,
-            action="submit",
-            from_status=ApplicationStatus.DRAFT if draft else "",
-            actor=actor,
-            rules_version=rules_version,
-            changes={"session": session.pk, "channel": channel},
-            now=now,
-        )
+                draft=draft,
+                now=now,
+            )
+            if isinstance(application, tuple):
+                refusal, application = application, None
+    if refusal:
+        raise ApplicationRefused(refusal)
+    return application
+
+
+def _submit_locked(
+    *,
+    rules: Rules,
+    rules_version: int,
+    session: TrainingSession,
+    program: ProgramRules,
+    person: User,
+    actor: User,
+    channel: str,
+    submission: engine.Submission,
+    facts: ApplicantFacts | None,
+    enrolling_company_id: int | None,
+    draft: Application | None,
+    now: datetime,
+) -> Application | tuple[engine.Problem, ...]:
+    """The body of `application_submit` under the session lock: the new application, or the refusal."""
+    key = enrolment_key(rules=rules, session=session)
+    read = _applicant_read(
+        rules=rules,
+        program=program,
+        person=person,
+        channel=channel,
+        key=key,
+        enrolling_company_id=enrolling_company_id,
+        facts=facts,
+        excluding=draft.pk if draft else None,
+    )
+    documents = read.documents
+    submission = dataclasses.replace(
+        submission,
+        answers=_fill(
+            program=program,
+            person=person,
+            session=session,
+            answers=dict(submission.answers),
+            profile=read.profile,
+        ),
+        documents=frozenset(documents),
+    )
+    decision = engine.evaluate(
+        rules=rules,
+        program_code=session.program.code,
+        applicant=read.snapshot,
+        session=_snapshot(session),
+        submission=submission,
+        now=now,
+    )
+    if not decision.allowed:
+        return decision.problems
+    status = ApplicationStatus.WAITLISTED if decision.waitlisted else _first_status(decision.review_chain)
+    fields = {
+        "session": session,
+        "program": session.program,
+        "enrolment_key": key,
+        "company_id": read.profile.company_id if read.profile else None,
+        "channel": channel,
+        "status": status,
+        "holds_seat": not decision.waitlisted,
+        "answers": dict(decision.cleaned_answers),
+        "with_materials": submission.with_materials,
+        "fee_fen": _fee(rules=rules, session=session, submission=submission, facts=read.facts),
+        "review_chain": list(decision.review_chain),
+        "rules_version": rules_version,
+        "submitted_at": now,
+        "updated_at": now,
+        "wizard_step": "",
+    }
+    if draft is not None:
+        application = _draft_submit_locked(draft=draft, person=person, fields=fields)
+    else:
+        application = Application(person=person, created_by=actor, created_at=now, **fields)
+        if not _enrol(application=application, now=now):
+            application = None
+    if application is None:
+        return (ALREADY_ENROLLED,)
+    _link_documents(application=application, documents=documents, replace=draft is not None)
+    _record_pledges(
+        application=application,
+        program=program,
+        keys=submission.pledges.keys(),
+        actor=actor,
+        now=now,
+        replace=draft is not None,
+    )
+    application.latest_event = _event(
+        application=application,
+        action="submit",
+        from_status=ApplicationStatus.DRAFT if draft else "",
+        actor=actor,
+        rules_version=rules_version,
+        changes={"session": session.pk, "channel": channel},
+        now=now,
+    )
+    return application
+
+
+_ENROL = """
+    WITH inserted AS ({insert} ON CONFLICT DO NOTHING RETURNING {application}.id),
+    seat AS (
+        UPDATE {session} SET seats_taken = seats_taken + 1
+        WHERE id = %s AND %s AND EXISTS (SELECT 1 FROM inserted)
+    ),
+    first AS (
+        UPDATE {profile} SET first_enrolled_at = %s
+        WHERE user_id = %s AND first_enrolled_at IS NULL AND EXISTS (SELECT 1 FROM inserted)
+    )
+    SELECT id FROM inserted
+"""
+
+
+def _enrol(*, application: Application, now: datetime) -> bool:
+    """Insert the application, take its seat and stamp the person's first enrolment in ONE statement.
+
+    The partial unique index (one live enrolment per person and course) decides a race between two
+    sessions of the same course: the loser's insert does nothing (ON CONFLICT DO NOTHING) and so do its
+    seat and profile updates. Returns False then. The seat counter's CHECK still guards capacity."""
+    query = InsertQuery(Application, on_conflict=OnConflict.IGNORE)
+    fields = [field for field in Application._meta.local_concrete_fields if not field.primary_key]
+    query.insert_values(fields, [application])
+    compiler = query.get_compiler(connection=connection)
+    [(insert_sql, insert_params)] = compiler.as_sql()
+    # as_sql() already ends with the conflict clause for IGNORE; keep only the INSERT … VALUES part.
+    insert_sql = insert_sql.removesuffix(" ON CONFLICT DO NOTHING")
+    quote = connection.ops.quote_name
+    sql = _ENROL.format(
+        insert=insert_sql,
+        application=quote(Application._meta.db_table),
+        session=quote(TrainingSession._meta.db_table),
+        profile=quote(PersonProfile._meta.db_table),
+    )
+    params = [*insert_params, application.session_id, application.holds_seat, now, application.person_id]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    if row is None:
+        return False
+    application.pk = row[0]
+    application._state.adding = False
+    return True
+
+
+def _draft_submit_locked(*, draft: Application, person: User, fields: dict) -> Application | None:
+    """A wizard draft becomes the application (rare path: a savepoint guards the unique constraint)."""
+    try:
+        with transaction.atomic():
+            application = Application.objects.select_for_update().get(
+                pk=draft.pk, person=person, status=ApplicationStatus.DRAFT
+            )
+            _check_transition(application, fields["status"])
+            for name, value in fields.items():
+                setattr(application, name, value)
+            application.save()
+    except IntegrityError:
+        return None
+    if application.holds_seat:
+        TrainingSession.objects.filter(pk=application.session_id).update(seats_taken=F("seats_taken") + 1)
+    PersonProfile.objects.filter(user=person, first_enrolled_at__isnull=True).update(
+        first_enrolled_at=fields["submitted_at"]
+    )
     return application
 
 
@@ -390,13 +602,7 @@ def _decide(
         rules=rules,
         program_code=session.program.code,
         applicant=applicant,
-        session=engine.SessionSnapshot(
-            capacity=session.capacity,
-            taken=session.seats_taken,
-            opens_at=session.opens_at,
-            closes_at=session.closes_at,
-            waiting_list=session.waiting_list,
-        ),
+        session=_snapshot(session),
         submission=submission,
         now=now,
     )
@@ -885,26 +1091,30 @@ def application_resubmit(
             raise ApplicationError("invalid_state", "只有审核不通过的报名可以修改后重新提交")
         if not program.resubmit_after_rejection:
             raise ApplicationError("resubmit_not_allowed", "该项目审核不通过后不能重新提交")
-        documents = usable_documents(program=program, person=person)
+        read = _applicant_read(
+            rules=rules,
+            program=program,
+            person=person,
+            channel=application.channel,
+            key=application.enrolment_key,
+            enrolling_company_id=application.company_id,
+            facts=facts,
+            excluding=application.pk,
+        )
+        documents = read.documents
         submission = dataclasses.replace(
             submission,
-            answers=_fill(program=program, person=person, session=session, answers=dict(submission.answers)),
+            answers=_fill(
+                program=program,
+                person=person,
+                session=session,
+                answers=dict(submission.answers),
+                profile=read.profile,
+            ),
             documents=frozenset(documents),
         )
         decision = _decide(
-            rules=rules,
-            session=session,
-            applicant=_applicant(
-                person=person,
-                channel=application.channel,
-                facts=facts,
-                key=application.enrolment_key,
-                company_id=application.company_id,
-                enrolling_company_id=application.company_id,
-                excluding=application.pk,
-            ),
-            submission=submission,
-            now=now,
+            rules=rules, session=session, applicant=read.snapshot, submission=submission, now=now
         )
         from_status = application.status
         application.status = (
@@ -1198,3 +1408,30 @@ def applications_expire_waiting(*, rules_version: int, now: datetime | None = No
             )
             expired += 1
     return expired
+
+
+def applications_mark_paid(
+    *, application_ids: Iterable[int], rules_version: int, actor: User | None, now: datetime | None = None
+) -> int:
+    """Billing confirmed the payment of these applications: approved → paid. Idempotent (already paid
+    is skipped); returns how many moved. Called inside the payment's transaction, after its row locks."""
+    now = now or timezone.now()
+    moved = 0
+    for application in (
+        Application.objects.select_for_update().filter(pk__in=list(application_ids)).order_by("pk")
+    ):
+        if application.status != ApplicationStatus.APPROVED:
+            continue
+        application.status = ApplicationStatus.PAID
+        application.updated_at = now
+        application.save(update_fields=["status", "updated_at"])
+        _event(
+            application=application,
+            action="pay",
+            from_status=ApplicationStatus.APPROVED,
+            actor=actor,
+            rules_version=rules_version,
+            now=now,
+        )
+        moved += 1
+    return moved

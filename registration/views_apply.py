@@ -440,6 +440,7 @@ _ACTION_LABELS = {
     "withdraw": "撤回报名",
     "promote": "候补转正",
     "expire": "已过期",
+    "pay": "缴费成功",
 }
 
 

@@ -22,9 +22,15 @@ import re
 
 import segno
 from django.template.loader import render_to_string
+from PIL import ImageFile
 from weasyprint import HTML
 from weasyprint.text.fonts import FontConfiguration
 from weasyprint.urls import FatalURLFetchingError, URLFetcher
+
+# Importing WeasyPrint sets Pillow's process-wide LOAD_TRUNCATED_IMAGES = True, which would let a truncated
+# upload pass `shared.documents.checks` in any process that ever rendered a PDF. Our PDFs embed only images
+# that passed those checks, so truncated images are never needed here: put the safe default back.
+ImageFile.LOAD_TRUNCATED_IMAGES = False
 
 # Relative URLs ("/static/logo.png") resolve against this and are then refused like any other URL; without a
 # base URL WeasyPrint would only log an error and leave the image out. `.invalid` is a reserved domain.

@@ -1375,6 +1375,9 @@ class Rules(RulesModel):
                 return candidate
         raise KeyError(code)
 
+    def has_program(self, code: str) -> bool:
+        return any(candidate.code == code for candidate in self.programs)
+
     def certificate_kinds_for(self, program_code: str) -> tuple[CertificateKindRules, ...]:
         return tuple(
             kind for kind in self.certificates.kinds if not kind.programs or program_code in kind.programs

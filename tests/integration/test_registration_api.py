@@ -888,3 +888,22 @@ def test_control_with_a_new_key_per_retry_the_retries_are_refused_instead_of_ans
     with schema_context("sichuan"):
         assert Application.objects.filter(person=person).count() == 1
         assert TrainingSession.objects.get(pk=session.pk).seats_taken == 1
+
+
+def test_one_apply_request_stays_within_its_statement_budget(api_rules):
+    """DESIGN §8 / issue 4: at most 12 SQL statements per enrolment request (savepoints and the pledge
+    row included; django-tenants' SET search_path too). Warm caches: a first person applies uncounted."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    session = _session("sichuan")
+    _, warm = _person("sichuan")
+    _, token = _person("sichuan", phone="13812345679", sequence="124")
+    assert _apply(SICHUAN, session.pk, warm, key="warm").status_code == 201
+
+    with CaptureQueriesContext(connection) as queries:
+        response = _apply(SICHUAN, session.pk, token, key="counted")
+
+    assert response.status_code == 201
+    statements = [query["sql"] for query in queries.captured_queries]
+    assert len(statements) <= 12, "\n".join(statement[:150] for statement in statements)

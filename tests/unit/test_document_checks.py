@@ -421,3 +421,14 @@ def test_pixel_size_is_reported_before_colour_and_background() -> None:
 
 def test_colour_is_reported_before_background() -> None:
     assert problem_of(photo_jpeg(background=BLUE_BACKDROP, mode="L"))[0] == "image_not_color"
+
+
+def test_rendering_pdfs_does_not_let_truncated_uploads_through():
+    """WeasyPrint flips Pillow's LOAD_TRUNCATED_IMAGES on import; shared.pdf puts it back."""
+    from PIL import ImageFile
+
+    import shared.pdf  # noqa: F401
+
+    assert ImageFile.LOAD_TRUNCATED_IMAGES is False
+    data = photo_jpeg()
+    assert problem_of(data[: len(data) // 2])[0] == "image_unreadable"
