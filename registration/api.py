@@ -653,3 +653,79 @@ class ApplicationWithdrawApi(APIView):
         except services.ApplicationError as error:
             return _transition_refusal(error)
         return Response(_application_detail(rules, application))
+
+
+class DocumentUploadOutput(serializers.Serializer):
+    key = serializers.CharField()
+    id = serializers.IntegerField()
+    status = serializers.CharField()
+    width = serializers.IntegerField(allow_null=True)
+    height = serializers.IntegerField(allow_null=True)
+
+
+class ProgramDocumentUploadApi(APIView):
+    """Upload one of a program's required documents (multipart field `file`) into the person's own slot;
+    it is then sent with the next application or resubmission. Checked against the rules' spec."""
+
+    authentication_classes = API_AUTHENTICATION
+    permission_classes = [IsPerson]
+
+    @extend_schema(
+        operation_id="program_document_upload",
+        request={
+            "multipart/form-data": {
+                "type": "object",
+                "properties": {"file": {"type": "string", "format": "binary"}},
+            }
+        },
+        responses={
+            201: DocumentUploadOutput,
+            400: OpenApiResponse(ErrorSerializer, description="`file_required`"),
+            401: UNAUTHENTICATED,
+            403: NOT_A_PERSON,
+            404: OpenApiResponse(ErrorSerializer, description="`not_found`：项目或资料不存在"),
+            422: OpenApiResponse(
+                ErrorSerializer,
+                description="文件不符合要求：格式、尺寸、大小、白底、彩色等（`code` 见资料检查）",
+            ),
+        },
+    )
+    def post(self, request, program_code: str, document_key: str):
+        from shared.documents.checks import UploadProblem
+        from shared.documents.services import document_upload
+
+        rules, _ = _rules_in_force()
+        program = _program_rules(rules, program_code)
+        spec = (
+            next((item for item in program.documents if item.key == document_key), None) if program else None
+        )
+        if spec is None:
+            return _error(status.HTTP_404_NOT_FOUND, "not_found", "项目或资料不存在")
+        upload = request.FILES.get("file")
+        if upload is None:
+            return _error(status.HTTP_400_BAD_REQUEST, "file_required", "请选择要上传的文件（字段 file）")
+        try:
+            document = document_upload(
+                owner=request.user,
+                key=spec.key,
+                spec=spec,
+                data=upload.read(),
+                filename=upload.name,
+                review_required=False,
+            )
+        except UploadProblem as problem:
+            return _error(
+                status.HTTP_422_UNPROCESSABLE_ENTITY, problem.code, f"{spec.label}：{problem.message}"
+            )
+        return Response(
+            DocumentUploadOutput(
+                {
+                    "key": document.key,
+                    "id": document.pk,
+                    "status": document.status,
+                    "width": document.width,
+                    "height": document.height,
+                }
+            ).data,
+            status=status.HTTP_201_CREATED,
+        )

@@ -260,3 +260,161 @@ def test_gansu_trainings_are_company_enrolled_and_for_members_only(browser, brow
             assert not Application.objects.filter(session=session).exists()
     finally:
         cleanup("gansu", users=[person, operator], sessions=[session], companies=[company])
+
+
+MINIAPP_ANSWERS = {
+    "region": "east",
+    "education": "bachelor",
+    "work_years": "one_year_or_more",
+    "major": "交通土建",
+    "subjects": ["theory", "quality_safety"],
+    "exam_type": "normal",
+    "industry": "highway",
+    "employer": "某公路监理有限公司",
+    "certificate_address": "兰州市城关区天水南路 1 号",
+    "materials_address_choice": "same",
+    "need_invoice": "no",
+}
+
+
+def test_miniapp_student_applies_through_the_api_staff_reject_then_approve_in_the_browser(
+    browser, browser_context_args, live_url
+):
+    """The mini-program is the student's client (its REST API, WeChat login faked at WeChat's HTTP
+    boundary); association staff review in the browser. Rejected → reason seen → documents re-uploaded
+    and resubmitted → approved → 待支付."""
+    import responses
+    from django.test import override_settings
+    from responses import matchers
+
+    from registration.models import Application
+    from shared.accounts.models import User
+    from tests.conftest import host_client
+
+    connection.set_schema_to_public()
+    session = make_session("miniapp", "jianli_yewu", name="2026年第一期（东部）", unit_code="east")
+    appid, secret, openid = "wx_miniprogram_appid", "mp_secret_0123456789", f"oMini{session.code}"
+    client = host_client("miniapp.localhost")
+    student = None
+    try:
+        with (
+            override_settings(WECHAT_MINIPROGRAM_APPID=appid, WECHAT_MINIPROGRAM_SECRET=secret),
+            responses.RequestsMock() as wechat,
+        ):
+            wechat.add(
+                responses.GET,
+                "https://api.weixin.qq.com/sns/jscode2session",
+                json={"openid": openid, "session_key": "tiihtNczf5v6AKRyjwEUhQ=="},
+                match=[
+                    matchers.query_param_matcher(
+                        {
+                            "appid": appid,
+                            "secret": secret,
+                            "js_code": "code-1",
+                            "grant_type": "authorization_code",
+                        }
+                    )
+                ],
+            )
+            ticket = client.post(
+                "/api/v1/auth/wechat/", {"code": "code-1"}, content_type="application/json"
+            ).json()["wechat_ticket"]
+        from tests.ids import valid_id_number
+
+        registered = client.post(
+            "/api/v1/auth/wechat/register/",
+            {
+                "wechat_ticket": ticket,
+                "name": "陈静",
+                "id_number": valid_id_number("620102", "19920202", session.code[-3:]),
+                "phone": f"1370{session.code[1:]}",
+            },
+            content_type="application/json",
+        )
+        assert registered.status_code == 201, registered.content
+        token = registered.json()["token"]
+        with schema_context("miniapp"):
+            student = User.objects.get(wechat_openid=openid)
+        auth = {"HTTP_AUTHORIZATION": f"Token {token}"}
+
+        listed = client.get("/api/v1/sessions/?program=jianli_yewu", **auth).json()
+        listed = listed["results"] if isinstance(listed, dict) else listed
+        assert session.pk in [item["id"] for item in listed]
+        body = {"answers": MINIAPP_ANSWERS, "pledges": {}, "with_materials": None}
+        refused = client.post(
+            f"/api/v1/sessions/{session.pk}/apply/",
+            body,
+            content_type="application/json",
+            HTTP_IDEMPOTENCY_KEY="a1",
+            **auth,
+        )
+        assert refused.status_code == 422
+        assert {problem["code"] for problem in refused.json()["problems"]} == {"document_required"}
+        wrong_size = client.post(
+            "/api/v1/programs/jianli_yewu/documents/photo/", {"file": _upload("p.jpg", photo_jpeg())}, **auth
+        )
+        assert wrong_size.status_code == 422 and "658×926" in wrong_size.json()["message"]
+        for key, data in (
+            ("photo", photo_jpeg((658, 926))),
+            ("education_proof", photo_jpeg()),
+            ("work_proof", photo_jpeg()),
+        ):
+            uploaded = client.post(
+                f"/api/v1/programs/jianli_yewu/documents/{key}/",
+                {"file": _upload(f"{key}.jpg", data)},
+                **auth,
+            )
+            assert uploaded.status_code == 201, uploaded.content
+        applied = client.post(
+            f"/api/v1/sessions/{session.pk}/apply/",
+            body,
+            content_type="application/json",
+            HTTP_IDEMPOTENCY_KEY="a2",
+            **auth,
+        )
+        assert applied.status_code == 201, applied.content
+        assert applied.json()["status_label"] == "审核中"
+        application_id = applied.json()["id"]
+
+        with schema_context("miniapp"):
+            admin = User.objects.get(username="admin")
+        staff = logged_in(browser, browser_context_args, live_url, "miniapp.localhost", admin)
+        staff.goto(live_url("miniapp.localhost", "/review/"))
+        staff.locator(".application-row", has_text="陈静").locator("text=详情").click()
+        expect(staff.locator("#documents")).to_contain_text("一寸白底免冠电子版证件照")
+        staff.fill("#reject-reason", "工作证明未加盖单位公章")
+        staff.click("button:has-text('不通过')")
+        expect(staff.locator(".messages")).to_contain_text("陈静")
+
+        seen = client.get(f"/api/v1/applications/{application_id}/", **auth).json()
+        assert (seen["status_label"], seen["rejection_reason"], seen["resubmit_allowed"]) == (
+            "审核未通过",
+            "工作证明未加盖单位公章",
+            True,
+        )
+        client.post(
+            "/api/v1/programs/jianli_yewu/documents/work_proof/",
+            {"file": _upload("stamped.jpg", photo_jpeg())},
+            **auth,
+        )
+        again = client.post(
+            f"/api/v1/applications/{application_id}/resubmit/", body, content_type="application/json", **auth
+        )
+        assert again.status_code == 200 and again.json()["status_label"] == "审核中"
+
+        staff.goto(live_url("miniapp.localhost", "/review/"))
+        staff.locator(".application-row", has_text="陈静").locator("text=详情").click()
+        staff.click("#decide button:has-text('通过') >> nth=0")
+        mine = client.get("/api/v1/applications/", **auth).json()
+        rows = mine["results"] if isinstance(mine, dict) else mine
+        assert [(row["id"], row["status_label"]) for row in rows] == [(application_id, "待支付")]
+        with schema_context("miniapp"):
+            assert Application.objects.get(pk=application_id).fee_fen == 98000
+    finally:
+        cleanup("miniapp", users=[student] if student else [], sessions=[session])
+
+
+def _upload(name: str, data: bytes):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    return SimpleUploadedFile(name, data, content_type="image/jpeg")
