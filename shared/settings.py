@@ -54,6 +54,7 @@ TENANT_APPS = [
     "tenant_configs",
     "registration",
     "membership",
+    "billing",
     "axes",
     "rest_framework.authtoken",
 ]
