@@ -257,6 +257,7 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {
     "tenants-usage-collect": {"task": "tenants.tasks.usage_collect_all", "schedule": 600.0},
     "registration-expire-waiting": {"task": "registration.tasks.applications_expire_all", "schedule": 300.0},
+    "billing-housekeeping": {"task": "billing.tasks.billing_housekeeping_all", "schedule": 300.0},
 }
 
 # --- logging and error reporting ---------------------------------------------------------------------
