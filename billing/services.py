@@ -753,3 +753,24 @@ def invoice_issue(
         invoice.save(update_fields=["status", "number", "issued_on", "pdf"])
         audit_record(actor=actor, action="invoice.issue", target=invoice, data={"number": invoice.number})
     return invoice
+
+
+def refund_request_by_payer(*, rules: Rules, order_id: int, actor: User, reason: str) -> Refund:
+    """The payer asks for the whole payment back (miniapp: paid, not attended), where the rules allow
+    refunds. Raises BillingError: refunds_disabled, not_refundable, reason_required, and those of
+    `refund_request`."""
+    refunds = rules.billing.refunds
+    if not refunds.enabled:
+        raise BillingError("refunds_disabled", "本协会不受理在线退款申请")
+    order = Order.objects.get(pk=order_id)
+    if order.status != OrderStatus.PAID:
+        raise BillingError("not_refundable", "只有已支付的订单可以申请退款")
+    attended = order.items.filter(application__status=ApplicationStatus.COMPLETED).exists()
+    if attended:
+        raise BillingError("not_refundable", "已参加培训，不能申请退款")
+    if refunds.reasons and reason.split("：")[0] not in refunds.reasons:
+        raise BillingError("reason_invalid", "请选择退款原因：" + "、".join(refunds.reasons))
+    payment = order.payments.filter(status=PaymentStatus.CONFIRMED).first()
+    if payment is None:
+        raise BillingError("not_refundable", "该订单没有到账的支付")
+    return refund_request(payment_id=payment.pk, actor=actor, amount_fen=payment.amount_fen, reason=reason)
