@@ -55,6 +55,9 @@ class Command(BaseCommand):
                         name=f"{tenant.short_name or tenant.name}管理员",
                         staff_roles=[StaffRole.ADMIN],
                     )
+            with schema_context(tenant.schema_name):
+                self._demo_people(slug)
+                self._demo_sessions()
         self.stdout.write("")
         self.stdout.write(
             f"operator console  http://{settings.PLATFORM_DOMAIN}:{port}/   login operator / {DEMO_PASSWORD}"
@@ -66,6 +69,48 @@ class Command(BaseCommand):
             self.stdout.write(f"    staff console  admin / {DEMO_PASSWORD}")
             for label, login in DEMO_LOGINS.get(slug, []):
                 self.stdout.write(f"    {label:<14} {login} / {DEMO_PASSWORD}")
+
+    def _demo_sessions(self) -> None:
+        """Open every program of the rules with one class open for enrolment now (henan: one per training
+        institution of the first city), through the same services as the staff console."""
+        from datetime import timedelta
+
+        from django.utils import timezone
+
+        from registration.models import TrainingSession
+        from registration.services import SessionInput, program_create, session_create
+        from tenant_configs.selectors import rules_current
+
+        if TrainingSession.objects.exists():
+            return
+        rules = rules_current()
+        admin = User.objects.get(username="admin")
+        now = timezone.now()
+        for program_rules in rules.programs:
+            program = program_create(rules=rules, code=program_rules.code, actor=admin)
+            units = [
+                u
+                for u in rules.organizations.units
+                if not program_rules.unit_codes or u.code in program_rules.unit_codes
+            ]
+            unit = units[0].code if units else ""
+            institutions = [i for i in rules.organizations.institutions if i.city_code == unit] or [None]
+            for number, institution in enumerate(institutions, start=1):
+                session_create(
+                    rules=rules,
+                    program=program,
+                    actor=admin,
+                    data=SessionInput(
+                        code=f"{now:%Y}-{number:02d}",
+                        name=f"{now:%Y}年第{number}期" + (f"（{institution.name}）" if institution else ""),
+                        capacity=100,
+                        opens_at=now - timedelta(days=1),
+                        closes_at=now + timedelta(days=30),
+                        unit_code=unit,
+                        institution_code=institution.code if institution else "",
+                        location=units[0].name if units else "",
+                    ),
+                )
 
     def _demo_people(self, slug: str) -> None:
         """A demo company and one of its people, created through the same services as real sign-ups."""
