@@ -46,7 +46,8 @@ from registration.services import applications_mark_paid
 from shared.accounts.models import User, UserKind
 from shared.errors import CodedError
 from shared.services import audit_record
-from tenant_configs.schema import PaymentChannel, PledgeStage, Rules
+from tenant_configs.schema import BillingRules, PaymentChannel, PledgeStage, Rules
+from tenant_configs.selectors import rules_current
 
 
 class BillingError(CodedError):
@@ -290,16 +291,30 @@ def _order_mark_paid(*, order: Order, actor: User | None, now: datetime) -> None
     audit_record(actor=actor, action="order.paid", target=order, data={"total_fen": order.total_fen})
 
 
-def payment_create(*, order_id: int, actor: User, channel: str, now: datetime | None = None) -> Payment:
+def payment_create(
+    *,
+    order_id: int,
+    actor: User,
+    channel: str,
+    billing: BillingRules | None = None,
+    now: datetime | None = None,
+) -> Payment:
     """A new payment attempt on an open order (continue paying, or change the channel). Earlier attempts
     that were never paid stay as they are; the gateway's own expiry closes them."""
     now = now or timezone.now()
+    billing = billing or rules_current().billing
     with transaction.atomic():
         order = Order.objects.select_for_update().get(pk=order_id)
         if order.status != OrderStatus.OPEN:
             raise BillingError("order_not_open", f"订单当前为「{order.get_status_display()}」，不能支付")
         if order.expires_at and order.expires_at <= now and not _has_pending_proof(order):
             raise BillingError("order_expired", "订单已超过支付期限")
+        if order.invoice_type and order.invoice_type not in split.invoice_types_for(
+            billing=billing, channel=channel
+        ):
+            raise BillingError(
+                "invoice_type_not_allowed", "本订单申请的发票类型不能通过该支付方式开具，请选择其他支付方式"
+            )
         order.channel = channel
         order.save(update_fields=["channel"])
         payment = Payment.objects.create(
@@ -484,7 +499,10 @@ def payment_finance_decide(
         return "rejected"
     if received_fen is None or received_fen < 0:
         raise BillingError("amount_required", "请填写实际到账金额")
-    Payment.objects.filter(pk=payment_id).update(decided_by=actor, decision_note=note.strip()[:200])
+    # What arrived is kept even when it does not match: finance sees it next to the flag.
+    Payment.objects.filter(pk=payment_id).update(
+        decided_by=actor, decision_note=note.strip()[:200], received_fen=received_fen
+    )
     return payment_apply_result(
         channel=payment.channel,
         result=PaymentResult(

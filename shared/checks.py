@@ -25,4 +25,13 @@ def development_providers_in_production(app_configs, **kwargs):
                 id="xiehui.W002",
             )
         )
+    if getattr(settings, "PAYMENT_SIMULATOR", False):
+        warnings.append(
+            Warning(
+                "PAYMENT_SIMULATOR is on: associations without merchant keys can mark orders paid "
+                "with the built-in payment simulator.",
+                hint="Unset PAYMENT_SIMULATOR (and GATEWAY_SIMULATOR_ENABLED) in production.",
+                id="xiehui.W003",
+            )
+        )
     return warnings

@@ -293,8 +293,14 @@ if SENTRY_DSN:
         traces_sample_rate=float(env_str("SENTRY_TRACES_SAMPLE_RATE", "0") or 0),
     )
 
-# The built-in payment gateway simulator (billing) is for demo tenants without merchant keys only.
-GATEWAY_SIMULATOR_ENABLED = env_bool("GATEWAY_SIMULATOR_ENABLED", DEBUG)
+# The built-in payment gateway simulator (billing/providers/simulator.py) serves online channels of tenants
+# without merchant keys: on by default only in development and tests (DEBUG or TESTING); a production
+# deployment (DEBUG=0) has it off unless PAYMENT_SIMULATOR=1 is set explicitly, which `check --deploy` flags.
+# GATEWAY_SIMULATOR_ENABLED is the earlier name of the same switch.
+PAYMENT_SIMULATOR = env_bool(
+    "PAYMENT_SIMULATOR", env_bool("GATEWAY_SIMULATOR_ENABLED", DEBUG or env_bool("TESTING"))
+)
+GATEWAY_SIMULATOR_ENABLED = PAYMENT_SIMULATOR
 
 # --- SMS and real-name verification ------------------------------------------------------------------
 # Dotted path of the SMS backend (shared/sms.py). The console backend only logs codes (development).

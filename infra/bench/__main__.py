@@ -19,6 +19,7 @@ BENCHMARKS = [
     "photo_zip_1000",
     "enrol_rush",
     "enrol_spread",
+    "notify_burst",
 ]
 RESULTS = Path(__file__).resolve().parents[2] / "var" / "bench-results.jsonl"
 
