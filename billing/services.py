@@ -672,6 +672,12 @@ def refund_decide(
             target=refund,
             data={"note": note},
         )
+        if approve and refund.payment.channel != PaymentChannel.OFFLINE_TRANSFER:
+            # The gateway is called after commit, by a task (never inside this transaction's locks).
+            from billing.tasks import refund_execute_task
+
+            refund_id_committed = refund.pk
+            transaction.on_commit(lambda: refund_execute_task.delay(refund_id_committed))
     return refund
 
 

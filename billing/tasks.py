@@ -30,3 +30,16 @@ def billing_housekeeping_all() -> int:
         with tenant_context(tenant):
             billing_housekeeping_current_tenant.delay()
     return len(tenants)
+
+
+@shared_task(max_retries=5, default_retry_delay=120)
+def refund_execute_task(refund_id: int) -> str:
+    """Send an approved refund to its gateway (the out_refund_no makes a retry safe)."""
+    from billing.models import Refund
+    from billing.services import refund_execute
+
+    refund = Refund.objects.select_related("payment").get(pk=refund_id)
+    provider = provider_for(refund.payment.channel)
+    if provider is None:
+        return "no_provider"
+    return refund_execute(refund_id=refund_id, provider=provider).status

@@ -170,3 +170,36 @@ def test_cancelling_an_open_order_frees_the_application_for_a_new_one(miniapp):
 
     assert cancelled.json()["status_label"] == "已取消"
     assert again.status_code == 201
+
+
+@pytest.fixture
+def eager_tasks():
+    from shared.celery import app
+
+    previous = app.conf.task_always_eager
+    app.conf.task_always_eager = True
+    yield
+    app.conf.task_always_eager = previous
+
+
+def test_an_approved_refund_goes_to_the_gateway_after_commit_and_ends_refunded(
+    miniapp, eager_tasks, django_capture_on_commit_callbacks
+):
+    """miniapp has no merchant keys in tests, so WeChat JSAPI is served by the gateway simulator."""
+    from billing.services import refund_decide
+    from tests.factories import StaffFactory
+
+    order = _paid(miniapp)
+    requested = _post(
+        f"/api/v1/orders/{order.pk}/refund/", miniapp["token"], {"reason": "个人原因无法参加培训"}
+    )
+    with schema_context("miniapp"):
+        finance = StaffFactory(username="caiwu-a", staff_roles=["finance"])
+        refund = Refund.objects.get(pk=requested.json()["id"])
+        with django_capture_on_commit_callbacks(execute=True) as callbacks:
+            refund_decide(refund_id=refund.pk, actor=finance, approve=True)
+
+        refund.refresh_from_db()
+        assert len(callbacks) == 1
+        assert (refund.status, refund.provider_refund_id) == ("refunded", f"SIMREFUND{refund.out_refund_no}")
+        assert sum(order.ledger.values_list("amount_fen", flat=True)) == 98000  # charged, paid, refunded
