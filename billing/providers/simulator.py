@@ -61,6 +61,11 @@ class SimulatorProvider:
             url += "?" + urlencode({"return": request.return_url})
         if self.channel in ("wechat_native", "alipay_qr"):
             return PaymentAction(kind="qr", qr_content=url, url=url)
+        if self.channel == "wechat_jsapi":
+            # wx.requestPayment parameters signed with the simulator key, as a real prepay would give; the
+            # mini-program's developer (or a test) completes the payment on the simulator page at `url`.
+            params = self.wechat.client.jsapi.get_jsapi_params(f"simprepay{request.out_trade_no}")
+            return PaymentAction(kind="jsapi", jsapi_params=params, url=url)
         return PaymentAction(kind="redirect", url=url)
 
     def notify_body(self, *, out_trade_no: str, amount_fen: int, currency: str, paid: bool) -> bytes:

@@ -203,3 +203,36 @@ def test_an_approved_refund_goes_to_the_gateway_after_commit_and_ends_refunded(
         assert len(callbacks) == 1
         assert (refund.status, refund.provider_refund_id) == ("refunded", f"SIMREFUND{refund.out_refund_no}")
         assert sum(order.ledger.values_list("amount_fen", flat=True)) == 98000  # charged, paid, refunded
+
+
+def test_the_student_pays_with_wechat_jsapi_and_the_order_and_application_are_paid(miniapp):
+    """Through the simulator (no merchant keys here): signed wx.requestPayment parameters, then the
+    simulator's 'pay' sends WeChat's signed notify through the real notify path."""
+    [order] = _create(miniapp["token"], [miniapp["application"].pk]).json()
+
+    started = _post(f"/api/v1/orders/{order['id']}/pay/", miniapp["token"], {"channel": "wechat_jsapi"})
+
+    assert started.status_code == 200, started.content
+    params = started.json()["jsapi_params"]
+    assert started.json()["kind"] == "jsapi"
+    assert params["package"] == f"prepay_id=simprepay{started.json()['out_trade_no']}" and params["paySign"]
+    paid = host_client(HOST).post(f"/pay/simulator/{started.json()['out_trade_no']}/", {"outcome": "pay"})
+    assert paid.status_code == 302
+    with schema_context("miniapp"):
+        assert Order.objects.get(pk=order["id"]).status == "paid"
+        assert Application.objects.get(pk=miniapp["application"].pk).status == "paid"
+    mine = (
+        host_client(HOST).get("/api/v1/applications/", HTTP_AUTHORIZATION=f"Token {miniapp['token']}").json()
+    )
+    rows = mine["results"] if isinstance(mine, dict) else mine
+    assert [row["status_label"] for row in rows] == ["已支付"]
+
+
+def test_a_channel_the_rules_do_not_offer_is_refused(miniapp):
+    [order] = _create(miniapp["token"], [miniapp["application"].pk]).json()
+
+    response = _post(f"/api/v1/orders/{order['id']}/pay/", miniapp["token"], {"channel": "alipay_qr"})
+
+    assert (response.status_code, response.json()["code"]) == (422, "channel_not_offered")
+    with schema_context("miniapp"):
+        assert not Payment.objects.exists()
