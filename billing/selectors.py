@@ -189,3 +189,23 @@ def payments_report(*, start: date, end: date) -> Report:
         total_fen=sum(row["total_fen"] for row in days),
         refunded_fen=refunded,
     )
+
+
+# Outcomes of a stored notify that money or a message did not match anything cleanly.
+UNMATCHED_OUTCOMES = (
+    "unknown_payment",
+    "amount_mismatch",
+    "paid_after_cancel",
+    "paid_twice",
+    "unknown_refund",
+)
+
+
+def reconciliation_items():
+    """What finance must look at: notifies that matched nothing cleanly, and orders flagged for attention
+    (an amount that did not match, money after a cancel)."""
+    from billing.models import NotifyEvent
+
+    notifies = NotifyEvent.objects.filter(outcome__in=UNMATCHED_OUTCOMES).order_by("-received_at")[:200]
+    flagged = Order.objects.exclude(needs_attention="").select_related("payer_company", "payer_person")
+    return list(notifies), list(flagged.order_by("-created_at")[:200])

@@ -34,5 +34,6 @@ urlpatterns = [
         "finance/refunds/<int:refund_id>/decide/", views.finance_refund_decide, name="finance-refund-decide"
     ),
     path("finance/report/", views.finance_report, name="finance-report"),
+    path("finance/reconciliation/", views.finance_reconciliation, name="finance-reconciliation"),
     path("finance/report.xlsx", views.finance_report_export, name="finance-report-export"),
 ]

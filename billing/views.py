@@ -850,3 +850,39 @@ def finance_report_export(request: HttpRequest) -> HttpResponse:
     )
     response["Content-Disposition"] = f'attachment; filename="payments-{start:%Y%m%d}-{end:%Y%m%d}.xlsx"'
     return response
+
+
+_ATTENTION_LABELS = {
+    "unknown_payment": "找不到对应的支付",
+    "amount_mismatch": "金额不符",
+    "paid_after_cancel": "订单取消后到账（需退款或恢复）",
+    "paid_twice": "重复支付（需退款）",
+    "unknown_refund": "找不到对应的退款",
+}
+
+
+@staff_required("finance")
+def finance_reconciliation(request: HttpRequest) -> HttpResponse:
+    notifies, orders = selectors.reconciliation_items()
+    return _finance(
+        request,
+        "billing/finance/reconciliation.html",
+        {
+            "tab": "reconciliation",
+            "notifies": [
+                {"event": event, "label": _ATTENTION_LABELS.get(event.outcome, event.outcome)}
+                for event in notifies
+            ],
+            "orders": [
+                {
+                    "order": order,
+                    "label": _ATTENTION_LABELS.get(
+                        order.needs_attention.split(":")[0], order.needs_attention
+                    ),
+                    "detail": order.needs_attention.partition(":")[2],
+                    "amount": format_yuan(order.total_fen),
+                }
+                for order in orders
+            ],
+        },
+    )

@@ -440,3 +440,40 @@ def test_payment_references_carry_a_check_digit():
     assert luhn_digit("7992739871") == "3"
     assert reference_valid("SC1234566", "SC") is (luhn_digit("123456") == "6")
     assert not reference_valid("SC1234560" if luhn_digit("123456") != "0" else "SC1234561", "SC")
+
+
+def test_finance_sees_unmatched_notifies_and_flagged_orders_in_the_reconciliation_view(fifteen, tenant_b):
+    from billing.providers.base import ParsedNotify, PaymentResult
+    from billing.services import notify_handle, payment_apply_result
+    from tests.conftest import staff_client
+
+    with schema_context("sichuan"):
+        [order] = orders_create(
+            rules=RULES,
+            rules_version=1,
+            actor=fifteen["operator"],
+            request=_request(fifteen["applications"][12:13]),
+        )
+        payment = payment_create(order_id=order.pk, actor=fifteen["operator"], channel="offline_transfer")
+        payment_apply_result(
+            channel="offline_transfer",
+            result=PaymentResult(payment.out_trade_no, "success", 1, "CNY", "x"),
+            source="test",
+        )
+        notify_handle(
+            channel="wechat_native",
+            parsed=ParsedNotify(
+                event_key="wx-lost", payload="<xml/>", result=PaymentResult("NOSUCHTRADE", "success", 100)
+            ),
+        )
+
+    page = (
+        staff_client("sichuan.localhost", "finance").get("/billing/finance/reconciliation/").content.decode()
+    )
+    twin = (
+        staff_client("sichuanb.localhost", "finance").get("/billing/finance/reconciliation/").content.decode()
+    )
+
+    assert order.number in page and "金额不符（网关报告 1CNY）" in page
+    assert "wx-lost" in page and "找不到对应的支付" in page
+    assert order.number not in twin and "wx-lost" not in twin
