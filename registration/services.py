@@ -456,17 +456,7 @@ def _submit_locked(
         excluding=draft.pk if draft else None,
     )
     documents = read.documents
-    submission = dataclasses.replace(
-        submission,
-        answers=_fill(
-            program=program,
-            person=person,
-            session=session,
-            answers=dict(submission.answers),
-            profile=read.profile,
-        ),
-        documents=frozenset(documents),
-    )
+    submission = _completed(submission, program=program, person=person, session=session, read=read)
     decision = engine.evaluate(
         rules=rules,
         program_code=session.program.code,
@@ -536,6 +526,29 @@ _ENROL = """
     )
     SELECT id FROM inserted
 """
+
+
+def _completed(
+    submission: engine.Submission,
+    *,
+    program: ProgramRules,
+    person: User,
+    session: TrainingSession,
+    read: "_ApplicantRead",
+) -> engine.Submission:
+    """What the engine judges: the sent answers with the profile's and the session's filled in, and the
+    person's usable uploads as the documents (whatever the caller claimed)."""
+    return dataclasses.replace(
+        submission,
+        answers=_fill(
+            program=program,
+            person=person,
+            session=session,
+            answers=dict(submission.answers),
+            profile=read.profile,
+        ),
+        documents=frozenset(read.documents),
+    )
 
 
 def _enrol(*, application: Application, now: datetime) -> bool:
@@ -1102,17 +1115,7 @@ def application_resubmit(
             excluding=application.pk,
         )
         documents = read.documents
-        submission = dataclasses.replace(
-            submission,
-            answers=_fill(
-                program=program,
-                person=person,
-                session=session,
-                answers=dict(submission.answers),
-                profile=read.profile,
-            ),
-            documents=frozenset(documents),
-        )
+        submission = _completed(submission, program=program, person=person, session=session, read=read)
         decision = _decide(
             rules=rules, session=session, applicant=read.snapshot, submission=submission, now=now
         )

@@ -78,9 +78,13 @@ def _company(name: str, people: int, serial: int = 0):
     return company, operator, persons
 
 
-def _approved(operator, persons, *, with_materials: bool) -> list[Application]:
+def _approved(
+    operator, persons, *, with_materials: bool, rules=None, program_code: str = "pay"
+) -> list[Application]:
+    """Approved applications of `persons`, enrolled by their company under `rules` (default RULES: no
+    review) into one session of `program_code` priced 800 元 + 120 元 materials."""
     program, _ = Program.objects.get_or_create(
-        code="pay", defaults={"name": "2022年四川省工程监理人员职业培训"}
+        code=program_code, defaults={"name": "2022年四川省工程监理人员职业培训"}
     )
     session, _ = TrainingSession.objects.get_or_create(
         program=program,
@@ -94,7 +98,7 @@ def _approved(operator, persons, *, with_materials: bool) -> list[Application]:
         },
     )
     results = application_enrol_bulk(
-        rules=RULES,
+        rules=rules or RULES,
         rules_version=1,
         session_id=session.pk,
         person_ids=[person.pk for person in persons],
@@ -104,6 +108,7 @@ def _approved(operator, persons, *, with_materials: bool) -> list[Application]:
         ),
     )
     assert all(result.application for result in results), results
+    assert {result.application.status for result in results} == {"approved"}
     return [result.application for result in results]
 
 

@@ -2,8 +2,6 @@
 orders, pays by transfer with a proof; finance confirms (or flags a short amount), issues the invoice and
 decides refunds. Every refusal changes nothing; other companies and the look-alike tenant see a 404."""
 
-from datetime import timedelta
-
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
@@ -11,15 +9,14 @@ from django_tenants.utils import schema_context
 
 from billing.models import Invoice, Order, OrderItem, Payment, Refund
 from billing.services import OrderRequest, orders_create, refund_request
-from registration import rules as engine
-from registration.models import Application, Program, TrainingSession
-from registration.services import application_enrol_bulk
-from shared.accounts.models import Company, InvoiceTitle, PersonProfile, User, UserKind
+from registration.models import Application
+from shared.accounts.models import Company, InvoiceTitle, User, UserKind
 from tenant_configs.loader import load_rules_data, load_rules_file, rules_to_data
 from tenant_configs.selectors import rules_current
 from tests.conftest import CONFIGS, host_client, staff_client
 from tests.factories import StaffFactory, UserFactory
-from tests.ids import valid_id_number
+from tests.integration.test_billing_orders import _approved as approved
+from tests.integration.test_billing_orders import _company
 from tests.unit.test_document_checks import photo_jpeg
 
 pytestmark = pytest.mark.django_db
@@ -49,49 +46,10 @@ def _enrol_rules():
 ENROL_RULES = _enrol_rules()
 
 
-def _company(name: str, people: int, serial: int = 0):
-    company = Company.objects.create(name=name)
-    operator = UserFactory(username=f"op-{name}", kind=UserKind.COMPANY, company=company)
-    persons = []
-    for number in range(people):
-        user = UserFactory(username=f"{name}-{number}", kind=UserKind.PERSON)
-        user.id_number = valid_id_number("510104", "19900101", f"{serial + number:03d}")
-        user.save()
-        PersonProfile.objects.create(
-            user=user, name=f"{name}{number}", id_number=user.id_number, company=company
-        )
-        persons.append(user)
-    return company, operator, persons
-
-
 def _approved(operator, persons, *, with_materials: bool) -> list[Application]:
-    program, _ = Program.objects.get_or_create(
-        code="jianli_2022", defaults={"name": "2022年四川省工程监理人员职业培训"}
+    return approved(
+        operator, persons, with_materials=with_materials, rules=ENROL_RULES, program_code="jianli_2022"
     )
-    session, _ = TrainingSession.objects.get_or_create(
-        program=program,
-        code="P1",
-        defaults={
-            "name": "一期",
-            "fee_fen": 80000,
-            "materials_fee_fen": 12000,
-            "opens_at": timezone.now() - timedelta(days=1),
-            "closes_at": timezone.now() + timedelta(days=5),
-        },
-    )
-    results = application_enrol_bulk(
-        rules=ENROL_RULES,
-        rules_version=1,
-        session_id=session.pk,
-        person_ids=[person.pk for person in persons],
-        actor=operator,
-        submission=engine.Submission(
-            answers={}, documents=frozenset(), pledges={}, with_materials=with_materials
-        ),
-    )
-    assert all(result.application for result in results), results
-    assert {result.application.status for result in results} == {"approved"}
-    return [result.application for result in results]
 
 
 def _login(user: User, host: str = HOST):
