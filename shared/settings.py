@@ -51,6 +51,7 @@ TENANT_APPS = [
     "shared",
     "shared.accounts",
     "shared.documents",
+    "shared.notices",
     "tenant_configs",
     "registration",
     "membership",
@@ -258,6 +259,8 @@ CELERY_BEAT_SCHEDULE = {
     "tenants-usage-collect": {"task": "tenants.tasks.usage_collect_all", "schedule": 600.0},
     "registration-expire-waiting": {"task": "registration.tasks.applications_expire_all", "schedule": 300.0},
     "billing-housekeeping": {"task": "billing.tasks.billing_housekeeping_all", "schedule": 300.0},
+    # Expiry at the day's turn and reminders once a day are enough; hourly keeps a missed run short.
+    "membership-housekeeping": {"task": "membership.tasks.membership_housekeeping_all", "schedule": 3600.0},
 }
 
 # --- logging and error reporting ---------------------------------------------------------------------
@@ -301,6 +304,23 @@ PAYMENT_SIMULATOR = env_bool(
     "PAYMENT_SIMULATOR", env_bool("GATEWAY_SIMULATOR_ENABLED", DEBUG or env_bool("TESTING"))
 )
 GATEWAY_SIMULATOR_ENABLED = PAYMENT_SIMULATOR
+
+# --- e-mail (paid-order receipts) ----------------------------------------------------------------------
+# Development (DEBUG) prints mails to the console; otherwise SMTP. Tests use Django's locmem outbox.
+EMAIL_BACKEND = env_str(
+    "EMAIL_BACKEND",
+    "django.core.mail.backends.console.EmailBackend"
+    if DEBUG
+    else "django.core.mail.backends.smtp.EmailBackend",
+)
+EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 25)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", False)
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", f"noreply@{PLATFORM_DOMAIN}")
 
 # --- SMS and real-name verification ------------------------------------------------------------------
 # Dotted path of the SMS backend (shared/sms.py). The console backend only logs codes (development).

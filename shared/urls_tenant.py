@@ -5,6 +5,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from membership import views as membership_views
+from membership import views_membership
 from registration import views as registration_views
 from shared import views
 from shared.accounts import views as account_views
@@ -25,6 +26,17 @@ console_patterns = (
             name="session",
         ),
         path("persons/<int:profile_id>/", views.console_person_detail, name="person"),
+        path("membership/", views_membership.console_memberships, name="memberships"),
+        path("membership/decide/", views_membership.console_decide, name="membership-decide"),
+        path("membership/export.xlsx", views_membership.console_export, name="membership-export"),
+        path(
+            "membership/<int:membership_id>/", views_membership.console_membership_detail, name="membership"
+        ),
+        path(
+            "membership/batches/<int:batch_id>.pdf",
+            views_membership.console_batch_pdf,
+            name="membership-batch-pdf",
+        ),
         path("rules/", rules_views.rules_overview, name="rules"),
         path("rules/versions/<int:number>/", rules_views.rules_version_detail, name="rules-version"),
         path("rules/<slug:section>/", rules_views.rules_section_edit, name="rules-section"),
@@ -39,6 +51,26 @@ company_patterns = (
         path("roster/", membership_views.roster, name="roster"),
         path("operators/", membership_views.invite_operator, name="invite-operator"),
         path("roster/template.xlsx", membership_views.roster_template, name="roster-template"),
+        path("membership/", views_membership.company_memberships, name="memberships"),
+        path("membership/recommend/", views_membership.company_recommend, name="membership-recommend"),
+        path("membership/confirm/", views_membership.company_confirm, name="membership-confirm"),
+        path("membership/export.xlsx", views_membership.company_export, name="membership-export"),
+        path(
+            "membership/<int:membership_id>/roll-back/",
+            views_membership.company_roll_back,
+            name="membership-roll-back",
+        ),
+        path("membership/batches/", views_membership.company_batches, name="membership-batches"),
+        path(
+            "membership/batches/<int:batch_id>.pdf",
+            views_membership.company_batch_pdf,
+            name="membership-batch-pdf",
+        ),
+        path(
+            "membership/batches/<int:batch_id>.xlsx",
+            views_membership.company_batch_xlsx,
+            name="membership-batch-xlsx",
+        ),
     ],
     "company",
 )
@@ -63,6 +95,7 @@ urlpatterns = [
     path("me/real-name/", account_views.real_name, name="real-name"),
     path("password/reset/", account_views.password_reset, name="password-reset"),
     path("me/company/", membership_views.my_company, name="my-company"),
+    path("membership/", views_membership.membership_home, name="membership-home"),
     path("me/company/join/", membership_views.join_company, name="join-company"),
     path(
         "me/company/requests/<int:request_id>/withdraw/", membership_views.withdraw_join, name="withdraw-join"
@@ -75,6 +108,7 @@ urlpatterns = [
     path("api/v1/", include("shared.accounts.api_urls")),
     path("api/v1/", include("registration.api_urls")),
     path("api/v1/", include("billing.api_urls")),
+    path("api/v1/", include("membership.api_urls")),
     path("training/", include("registration.urls")),
     path("review/", include("registration.urls_review")),
     path("billing/", include("billing.urls")),
@@ -83,4 +117,7 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("", include("shared.accounts.urls_profile")),
+    path("", include("shared.accounts.urls_history")),
+    path("", include("shared.notices.urls")),
+    path("api/v1/", include("shared.notices.api_urls")),
 ]

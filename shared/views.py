@@ -16,7 +16,9 @@ from shared.permissions import staff_required
 
 
 def home(request: HttpRequest) -> HttpResponse:
-    return render(request, "shared/home.html")
+    from shared.notices.selectors import home_board
+
+    return render(request, "shared/home.html", {"board": home_board(user=request.user)})
 
 
 def ping(request: HttpRequest) -> HttpResponse:
