@@ -9,16 +9,30 @@ unreadable, so production should set MERCHANT_SETTINGS_KEY explicitly."""
 import base64
 import json
 import os
-from typing import Annotated, Literal
+from typing import Annotated, Literal, Self
 
+from cryptography import x509
 from cryptography.fernet import Fernet, InvalidToken
 from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from django.conf import settings
+from django.db import transaction
 from django.utils import timezone
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
 
 from billing.models import MerchantAccount
+from shared.accounts.models import User
+from shared.services import audit_record
 
 
 class _Settings(BaseModel):
@@ -36,6 +50,29 @@ class WechatV2Settings(_Settings):
     client_cert_pem: str = ""
     client_key_pem: str = ""
 
+    @field_validator("client_cert_pem")
+    @classmethod
+    def _certificate(cls, value: str) -> str:
+        if value.strip():
+            try:
+                x509.load_pem_x509_certificate(value.strip().encode())
+            except ValueError as error:
+                raise ValueError("不是有效的证书（PEM）") from error
+        return value.strip()
+
+    @field_validator("client_key_pem")
+    @classmethod
+    def _certificate_key(cls, value: str) -> str:
+        if value.strip():
+            _private_key(value)
+        return value.strip()
+
+    @model_validator(mode="after")
+    def _certificate_pair(self) -> Self:
+        if bool(self.client_cert_pem) != bool(self.client_key_pem):
+            raise PydanticCustomError("certificate_pair", "API 证书和证书私钥须同时填写")
+        return self
+
 
 class WechatV3Settings(_Settings):
     """WeChat Pay APIv3 with the WeChat Pay public key ("微信支付公钥"), which needs no network at start."""
@@ -48,6 +85,15 @@ class WechatV3Settings(_Settings):
     apiv3_key: str = Field(min_length=32, max_length=32)
     wechatpay_public_key_pem: str = Field(min_length=1)
     wechatpay_public_key_id: str = Field(min_length=1)  # PUB_KEY_ID_...
+
+    @field_validator("wechatpay_public_key_pem")
+    @classmethod
+    def _public_pem(cls, value: str) -> str:
+        return (
+            _public_key(value)
+            .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+            .decode()
+        )
 
     @field_validator("private_key_pem")
     @classmethod
@@ -71,7 +117,18 @@ def _private_key(value: str):
     try:
         return serialization.load_der_private_key(base64.b64decode(_pem_body(value)), password=None)
     except (ValueError, TypeError) as error:
-        raise ValueError("not an RSA private key") from error
+        raise ValueError("不是有效的 RSA 私钥（PEM，PKCS#1 或 PKCS#8）") from error
+
+
+def _public_key(value: str):
+    """An RSA public key (SubjectPublicKeyInfo), with or without PEM markers."""
+    try:
+        key = serialization.load_der_public_key(base64.b64decode(_pem_body(value)))
+    except (ValueError, TypeError) as error:
+        raise ValueError("不是有效的 RSA 公钥（PEM）") from error
+    if not isinstance(key, rsa.RSAPublicKey):
+        raise ValueError("不是有效的 RSA 公钥（PEM）")
+    return key
 
 
 def _pkcs1_private_key(value: str) -> str:
@@ -105,6 +162,7 @@ class AlipaySettings(_Settings):
     @field_validator("alipay_public_key")
     @classmethod
     def _bare_public_key(cls, value: str) -> str:
+        _public_key(value)
         return _pem_body(value)
 
 
@@ -169,3 +227,103 @@ def merchant_settings_load(channel: str) -> MerchantSettings | None:
     if account is None:
         return None
     return merchant_settings_decrypt(account.settings_encrypted)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# entering settings in the console
+# ---------------------------------------------------------------------------------------------------------
+
+KINDS: dict[str, type[_Settings]] = {
+    "wechat_v2": WechatV2Settings,
+    "wechat_v3": WechatV3Settings,
+    "alipay": AlipaySettings,
+    "stripe": StripeSettings,
+}
+# Never shown back; left blank in the form they keep the stored value (keys, certificates, secrets).
+KEPT_WHEN_BLANK: frozenset[str] = frozenset(
+    {
+        "api_key",
+        "client_cert_pem",
+        "client_key_pem",
+        "private_key_pem",
+        "apiv3_key",
+        "wechatpay_public_key_pem",
+        "app_private_key",
+        "alipay_public_key",
+        "secret_key",
+        "webhook_secret",
+    }
+)
+
+
+class MerchantSettingsInvalid(ValueError):
+    """The entered settings do not validate; `errors` maps a field (or "__all__") to a Chinese message.
+    Nothing was stored."""
+
+    def __init__(self, errors: dict[str, str]):
+        super().__init__("; ".join(f"{field}: {message}" for field, message in errors.items()))
+        self.errors = errors
+
+
+def _message(error: dict) -> str:
+    kind, context = error["type"], error.get("ctx") or {}
+    if kind == "missing" or error.get("input") == "":
+        return "必填"
+    if kind in ("string_too_short", "string_too_long"):
+        length = context.get("min_length") or context.get("max_length")
+        return f"长度应为 {length} 位"
+    if kind == "string_pattern_mismatch":
+        return "格式不正确"
+    if kind == "value_error":
+        return str(context.get("error") or "格式不正确")
+    return error.get("msg") or "格式不正确"
+
+
+def merchant_settings_update(
+    *, channel: str, kind: str, values: dict[str, str], actor: User
+) -> tuple[MerchantAccount, list[str]]:
+    """Validate and store the current tenant's credentials for `channel` as entered by finance staff.
+
+    A key, certificate or secret left blank keeps the stored value when the stored settings are of the same
+    kind; any other blank field is blank. Writes an audit entry naming the fields that changed (never their
+    values). Returns the account and the changed fields.
+
+    Raises MerchantSettingsInvalid (field → message) when the kind does not fit the channel or a value does
+    not validate (required fields, key lengths, PEM keys and certificates); nothing is stored then.
+    """
+    model = KINDS.get(kind)
+    if model is None or model not in CHANNEL_KINDS.get(channel, ()):
+        raise MerchantSettingsInvalid({"kind": "该支付方式不能使用这种商户类型"})
+    current = merchant_settings_load(channel)
+    stored = current.model_dump() if isinstance(current, model) else {}
+    data: dict[str, str] = {}
+    for name in model.model_fields:
+        if name == "kind":
+            continue
+        value = (values.get(name) or "").strip()
+        if not value and name in KEPT_WHEN_BLANK and stored.get(name):
+            value = stored[name]
+        if value or model.model_fields[name].is_required():
+            data[name] = value  # a blank required field fails validation as 必填
+        # else: a blank optional field takes its default (no seller id, the production gateway URL)
+    try:
+        merchant = model(**data)
+    except ValidationError as error:
+        errors: dict[str, str] = {}
+        for problem in error.errors():
+            field = str(problem["loc"][0]) if problem["loc"] else "__all__"
+            errors.setdefault(field, _message(problem))
+        raise MerchantSettingsInvalid(errors) from None
+    new = merchant.model_dump()
+    changed = sorted(name for name in new if name != "kind" and new[name] != stored.get(name))
+    if current is not None and not isinstance(current, model):
+        changed = sorted({*changed, "kind"})
+    with transaction.atomic():
+        account = merchant_settings_save(channel, merchant)
+        audit_record(
+            actor=actor,
+            action="merchant_settings.update",
+            target=account,
+            data={"channel": channel, "kind": kind, "changed": changed},
+        )
+    return account, changed

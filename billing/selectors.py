@@ -98,6 +98,16 @@ def offline_payment_current(*, order: Order) -> Payment | None:
 # ---------------------------------------------------------------------------------------------------------
 
 
+def refund_latest_for_order(*, order: Order) -> Refund | None:
+    """The order's most recent refund (the order was fetched for its payer already)."""
+    return (
+        Refund.objects.filter(payment__order=order)
+        .order_by("-created_at", "-id")
+        .select_related("payment")
+        .first()
+    )
+
+
 def transfers_pending() -> QuerySet[Payment]:
     """Offline transfers with a proof, waiting for finance, oldest first."""
     return (

@@ -43,3 +43,14 @@ def refund_execute_task(refund_id: int) -> str:
     if provider is None:
         return "no_provider"
     return refund_execute(refund_id=refund_id, provider=provider).status
+
+
+@shared_task(bind=True, max_retries=5, default_retry_delay=300)
+def order_receipt_send_task(self, order_id: int) -> str:
+    """E-mail the paid order's receipt; idempotent (receipt_sent_at), retried when the mail server fails."""
+    from billing.receipts import order_receipt_send
+
+    try:
+        return order_receipt_send(order_id=order_id)
+    except OSError as error:  # SMTP refused or unreachable (smtplib errors are OSErrors): nothing recorded
+        raise self.retry(exc=error) from error

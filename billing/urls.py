@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from billing import views
+from billing import views, views_merchant, views_refund
 
 app_name = "billing"
 urlpatterns = [
@@ -14,6 +14,7 @@ urlpatterns = [
     path("orders/<int:order_id>/pay/", views.order_pay, name="order-pay"),
     path("orders/<int:order_id>/proof/", views.order_proof, name="order-proof"),
     path("orders/<int:order_id>/cancel/", views.order_cancel_view, name="order-cancel"),
+    path("orders/<int:order_id>/refund/", views_refund.order_refund, name="order-refund"),
     path("finance/transfers/", views.finance_transfers, name="finance-transfers"),
     path(
         "finance/transfers/<int:payment_id>/proof/",
@@ -32,6 +33,10 @@ urlpatterns = [
     path("finance/refunds/", views.finance_refunds, name="finance-refunds"),
     path(
         "finance/refunds/<int:refund_id>/decide/", views.finance_refund_decide, name="finance-refund-decide"
+    ),
+    path("finance/merchant/", views_merchant.finance_merchant, name="finance-merchant"),
+    path(
+        "finance/merchant/<str:channel>/", views_merchant.finance_merchant_edit, name="finance-merchant-edit"
     ),
     path("finance/report/", views.finance_report, name="finance-report"),
     path("finance/reconciliation/", views.finance_reconciliation, name="finance-reconciliation"),

@@ -78,6 +78,18 @@ class StripeCheckoutProvider:
         metadata = item.get("metadata") or {}
         event_type = event.get("type", "")
         event_key = f"stripe:{event.get('id', '')}"[:128]
+        if event_type == "charge.refunded":
+            # The charge lists its refunds only where the account's API version still includes them
+            # (newest first); otherwise the refund.updated event of the same refund carries it.
+            refunds = [
+                refund
+                for refund in ((item.get("refunds") or {}).get("data") or [])
+                if (refund.get("metadata") or {}).get("out_refund_no")
+            ]
+            if not refunds:
+                return ParsedNotify(event_key=event_key, payload=text)  # stored, nothing to apply
+            item, metadata = refunds[0], refunds[0]["metadata"]
+            event_type = "refund.updated"
         if event_type.startswith("refund.") and metadata.get("out_refund_no"):
             if metadata.get("tenant") != connection.schema_name:
                 raise NotifyRejected("not this tenant's refund")
@@ -111,7 +123,9 @@ class StripeCheckoutProvider:
             )
         except stripe.StripeError as error:
             raise GatewayError(str(error)) from error
-        intents = [intent for intent in found.data if intent.metadata.get("tenant") == connection.schema_name]
+        intents = [
+            intent for intent in found.data if _metadata(intent).get("tenant") == connection.schema_name
+        ]
         if not intents:
             return PaymentResult(out_trade_no=out_trade_no, status="unknown", amount_fen=None)
         intent = next((intent for intent in intents if intent.status == "succeeded"), intents[0])
@@ -174,9 +188,15 @@ class StripeCheckoutProvider:
         except stripe.StripeError as error:
             raise GatewayError(str(error)) from error
         for found in page.data:
-            if (found.metadata or {}).get("out_refund_no") == out_refund_no:
+            if _metadata(found).get("out_refund_no") == out_refund_no:
                 return _refund(out_refund_no, found)
         raise GatewayError(f"Stripe has no refund {out_refund_no}")
+
+
+def _metadata(stripe_object) -> dict:
+    """An API object's metadata as a plain dict (StripeObject has no dict methods since stripe 15)."""
+    metadata = getattr(stripe_object, "metadata", None)
+    return metadata.to_dict() if metadata is not None else {}
 
 
 def _session_result(event_type: str, session: dict) -> PaymentResult:

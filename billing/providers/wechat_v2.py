@@ -108,11 +108,14 @@ class WechatV2Provider:
 
     def _parse_refund_notify(self, text: str) -> ParsedNotify:
         # The refund notify carries no signature: decrypting req_info with md5(api_key) authenticates it.
+        # wechatpy checks the outer appid and mch_id against ours before decrypting (the decrypted <root>
+        # carries neither), raising InvalidAppIdException / InvalidMchIdException.
         try:
             data = self.client.parse_refund_notify_result(text)
-        except Exception as error:  # any decryption or parse failure is a forgery
+        except Exception as error:  # any decryption or parse failure, or another merchant, is a forgery
             raise NotifyRejected("refund notify") from error
-        self._check_ids(data)
+        if not data.get("out_refund_no"):
+            raise NotifyRejected("not a refund result")
         return ParsedNotify(
             event_key=f"refund:{data.get('refund_id', '')}:{data.get('refund_status', '')}"[:128],
             payload=text,
