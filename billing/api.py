@@ -83,12 +83,24 @@ class OrderOutput(serializers.Serializer):
 
 
 class OrderCreateInput(serializers.Serializer):
-    application_ids = serializers.ListField(child=serializers.IntegerField(), min_length=1, max_length=500)
+    application_ids = serializers.ListField(
+        child=serializers.IntegerField(), required=False, default=list, max_length=500
+    )
+    membership_fee_ids = serializers.ListField(
+        child=serializers.IntegerField(), required=False, default=list, max_length=500
+    )
     channel = serializers.ChoiceField(choices=[channel.value for channel in PaymentChannel])
     invoice_type = serializers.CharField(required=False, allow_blank=True, default="")
     invoice_title_id = serializers.IntegerField(required=False, allow_null=True, default=None)
     receipt_email = serializers.EmailField(required=False, allow_blank=True, default="")
     pledges = serializers.DictField(child=serializers.CharField(), required=False, default=dict)
+
+    def validate(self, attrs):
+        if not attrs["application_ids"] and not attrs["membership_fee_ids"]:
+            raise serializers.ValidationError(
+                "请选择要缴费的报名（application_ids）或会费（membership_fee_ids）"
+            )
+        return attrs
 
 
 class PayInput(serializers.Serializer):
@@ -182,6 +194,7 @@ def _create(user, values: dict) -> Answer:
                 invoice_title=title,
                 receipt_email=values["receipt_email"],
                 pledges=values["pledges"],
+                membership_fee_ids=values["membership_fee_ids"],
             ),
         )
     except services.BillingError as error:

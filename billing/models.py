@@ -44,6 +44,8 @@ class Order(models.Model):
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField(default=timezone.now)
     paid_at = models.DateTimeField(null=True, blank=True)
+    # When the paid receipt was e-mailed to receipt_email: set once, so a retried task never sends twice.
+    receipt_sent_at = models.DateTimeField("回执发送时间", null=True, blank=True)
     cancelled_at = models.DateTimeField(null=True, blank=True)
     cancel_reason = models.CharField(max_length=100, blank=True)
 
@@ -72,6 +74,13 @@ class OrderItem(models.Model):
     key = models.CharField(max_length=60)
     application = models.ForeignKey(
         "registration.Application",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="order_items",
+    )
+    membership_fee = models.ForeignKey(
+        "membership.MembershipFee",
         null=True,
         blank=True,
         on_delete=models.PROTECT,

@@ -41,6 +41,8 @@ from billing.providers.base import (
     PaymentResult,
     RefundResult,
 )
+from membership.models import FeeStatus, MembershipFee, MembershipStatus
+from membership.services import membership_fees_mark_paid
 from registration.models import Application, ApplicationStatus
 from registration.services import applications_mark_paid
 from shared.accounts.models import User, UserKind
@@ -62,6 +64,7 @@ class OrderRequest:
     invoice_title: dict  # snapshot of a saved InvoiceTitle (抬头, 税号 …), {} when no invoice
     receipt_email: str
     pledges: dict[str, str]  # payment-stage pledge key -> version accepted by the payer
+    membership_fee_ids: Sequence[int] = ()  # 会费 due for approved memberships (membership engine)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -124,6 +127,47 @@ def billable_items(*, rules: Rules, applications: Sequence[Application]) -> list
     return items
 
 
+def fee_billable_items(*, fees: Sequence[MembershipFee]) -> list[split.Item]:
+    """Membership fees as billable items: a period's fee, never with training materials."""
+    return [
+        split.Item(
+            key=f"membership_fee:{fee.pk}",
+            label=f"{fee.membership.answers.get('name') or fee.membership.person} · 个人会员会费 {fee.years} 年",
+            amount_fen=fee.amount_fen,
+            with_materials=None,
+        )
+        for fee in fees
+    ]
+
+
+def _lock_fees(*, actor: User, fee_ids: Sequence[int]) -> list[MembershipFee]:
+    """The payer's due fees, locked; a fee of someone else or of a membership not awaiting it refuses all."""
+    fees = list(
+        MembershipFee.objects.select_for_update(of=("self",))
+        .select_related("membership", "membership__person")
+        .filter(pk__in=list(fee_ids))
+        .order_by("pk")
+    )
+    if len(fees) != len(set(fee_ids)):
+        raise BillingError("not_payable", "所选会费不存在")
+    for fee in fees:
+        membership = fee.membership
+        owned = (
+            actor.company_id is not None and membership.company_id == actor.company_id
+            if actor.kind == UserKind.COMPANY
+            else membership.person_id == actor.pk
+        )
+        if not owned:
+            raise BillingError("not_payable", "所选会费不存在")
+        if fee.status != FeeStatus.DUE or membership.status != MembershipStatus.APPROVED:
+            raise BillingError(
+                "not_payable",
+                f"{membership.answers.get('name') or membership.person}的会员当前为「{membership.get_status_display()}」，"
+                "不能缴纳会费",
+            )
+    return fees
+
+
 def _payment_pledges(rules: Rules, applications: Sequence[Application]):
     seen = {}
     for application in applications:
@@ -171,11 +215,14 @@ def orders_create(
                     "not_payable",
                     f"{application.person}的报名当前为「{application.get_status_display()}」，不能缴费",
                 )
+        fees = (
+            _lock_fees(actor=actor, fee_ids=request.membership_fee_ids) if request.membership_fee_ids else []
+        )
         for pledge in _payment_pledges(rules, applications):
             if request.pledges.get(pledge.key) != str(pledge.version):
                 raise BillingError("pledge_required", f"请阅读并同意《{pledge.title}》")
         plan = split.plan(
-            items=billable_items(rules=rules, applications=applications),
+            items=billable_items(rules=rules, applications=applications) + fee_billable_items(fees=fees),
             billing=billing,
             channel=request.channel,
             invoice_type=request.invoice_type or None,
@@ -185,6 +232,7 @@ def orders_create(
         if billing.receipt_email_required and request.invoice_type and not request.receipt_email.strip():
             raise BillingError("receipt_email_required", "请填写接收电子发票的邮箱")
         by_key = {f"application:{application.pk}": application for application in applications}
+        fees_by_key = {f"membership_fee:{fee.pk}": fee for fee in fees}
         hours = (
             billing.offline_transfer.deadline_hours
             if request.channel == PaymentChannel.OFFLINE_TRANSFER
@@ -199,6 +247,7 @@ def orders_create(
                 request=request,
                 proposed=proposed,
                 by_key=by_key,
+                fees_by_key=fees_by_key,
                 expires_at=now + timedelta(hours=hours) if hours else None,
                 now=now,
             )
@@ -207,10 +256,15 @@ def orders_create(
         if free:
             # Nothing to pay (members train free): paid at once, in no order.
             applications_mark_paid(application_ids=free, rules_version=rules_version, actor=actor, now=now)
+        free_fees = [fees_by_key[item.key].pk for item in plan.free_items if item.key in fees_by_key]
+        if free_fees:
+            membership_fees_mark_paid(fee_ids=free_fees, actor=actor, now=now)
     return orders
 
 
-def _order_create_one(*, rules, rules_version, actor, request, proposed, by_key, expires_at, now) -> Order:
+def _order_create_one(
+    *, rules, rules_version, actor, request, proposed, by_key, fees_by_key, expires_at, now
+) -> Order:
     prefix = rules.billing.offline_transfer.reference_prefix
     for _attempt in range(5):
         try:
@@ -244,6 +298,7 @@ def _order_create_one(*, rules, rules_version, actor, request, proposed, by_key,
                     order=order,
                     key=item.key,
                     application=by_key.get(item.key),
+                    membership_fee=fees_by_key.get(item.key),
                     label=item.label,
                     amount_fen=item.amount_fen,
                 )
@@ -288,7 +343,15 @@ def _order_mark_paid(*, order: Order, actor: User | None, now: datetime) -> None
     applications_mark_paid(
         application_ids=application_ids, rules_version=order.rules_version, actor=actor, now=now
     )
+    fee_ids = list(order.items.exclude(membership_fee=None).values_list("membership_fee_id", flat=True))
+    if fee_ids:
+        membership_fees_mark_paid(fee_ids=fee_ids, actor=actor, now=now)
     audit_record(actor=actor, action="order.paid", target=order, data={"total_fen": order.total_fen})
+    if order.receipt_email:
+        from billing.tasks import order_receipt_send_task
+
+        paid_order_id = order.pk
+        transaction.on_commit(lambda: order_receipt_send_task.delay(paid_order_id))
 
 
 def payment_create(

@@ -21,13 +21,14 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from billing import selectors, split
-from billing.models import Invoice, Order, OrderStatus, Payment, PaymentStatus, Refund
+from billing.models import Invoice, Order, OrderStatus, Payment, PaymentStatus, Refund, RefundStatus
 from billing.providers.base import GatewayError, PaymentRequest
 from billing.providers.registry import provider_for
 from billing.services import (
     BillingError,
     OrderRequest,
     billable_items,
+    fee_billable_items,
     invoice_issue,
     order_cancel,
     orders_create,
@@ -37,6 +38,7 @@ from billing.services import (
     payment_start,
     refund_decide,
 )
+from membership import selectors as membership_selectors
 from registration.models import Application
 from shared.accounts.models import InvoiceTitle, User, UserKind
 from shared.documents.checks import UploadProblem
@@ -119,6 +121,7 @@ class PayChoice:
     """What the payer chose on the page, as posted."""
 
     application_ids: list[int]
+    fee_ids: list[int]
     channel: str
     invoice_type: str
     invoice_title_id: int | None
@@ -128,9 +131,11 @@ class PayChoice:
     @classmethod
     def from_post(cls, post) -> "PayChoice":
         ids = [int(value) for value in post.getlist("application_ids") if value.isdigit()]
+        fee_ids = [int(value) for value in post.getlist("fee_ids") if value.isdigit()]
         title = post.get("invoice_title", "")
         return cls(
             application_ids=list(dict.fromkeys(ids)),
+            fee_ids=list(dict.fromkeys(fee_ids)),
             channel=post.get("channel", ""),
             invoice_type=post.get("invoice_type", ""),
             invoice_title_id=int(title) if title.isdigit() else None,
@@ -175,9 +180,9 @@ def _title_snapshot(title: InvoiceTitle) -> dict[str, str]:
     }
 
 
-def _preview(rules: Rules, applications: list[Application], choice: PayChoice) -> dict:
+def _preview(rules: Rules, applications: list[Application], fees: list, choice: PayChoice) -> dict:
     plan = split.plan(
-        items=billable_items(rules=rules, applications=applications),
+        items=billable_items(rules=rules, applications=applications) + fee_billable_items(fees=fees),
         billing=rules.billing,
         channel=choice.channel,
         invoice_type=choice.invoice_type or None,
@@ -217,6 +222,7 @@ def _render_pay(
     status: int = 200,
 ) -> HttpResponse:
     applications = list(selectors.payable_applications(payer=request.user))
+    fees = list(membership_selectors.fees_payable(payer=request.user))
     channel = choice.channel if choice else (rules.billing.channels[0] if rules.billing.channels else "")
     titles = list(selectors.invoice_titles_for_payer(payer=request.user))
     default_title = next((title for title in titles if title.is_default), titles[0] if titles else None)
@@ -234,7 +240,16 @@ def _render_pay(
                 }
                 for application in applications
             ],
+            "fee_rows": [
+                {
+                    "fee": fee,
+                    "name": fee.membership.answers.get("name", ""),
+                    "amount": format_yuan(fee.amount_fen),
+                }
+                for fee in fees
+            ],
             "checked": set(choice.application_ids) if choice else set(),
+            "checked_fees": set(choice.fee_ids) if choice else set(),
             "channels": [(item.value, _channel_label(item)) for item in rules.billing.channels],
             "channel": channel,
             "invoice_types": _invoice_types_offered(rules, channel),
@@ -296,6 +311,15 @@ def pay_submit(request: HttpRequest) -> HttpResponse:
             error="所选人员已不可缴费（已在其他订单中或报名状态已变化），请重新选择",
         )
     applications = [application for pk, application in payable.items() if pk in set(choice.application_ids)]
+    payable_fees = {fee.pk: fee for fee in membership_selectors.fees_payable(payer=request.user)}
+    if any(pk not in payable_fees for pk in choice.fee_ids):
+        return _render_pay(
+            request,
+            rules=rules,
+            choice=choice,
+            error="所选会费已不可缴纳（已在其他订单中或会员状态已变化），请重新选择",
+        )
+    fees = [fee for pk, fee in payable_fees.items() if pk in set(choice.fee_ids)]
     title: InvoiceTitle | None = None
     if choice.invoice_type:
         try:
@@ -304,7 +328,7 @@ def pay_submit(request: HttpRequest) -> HttpResponse:
             )
         except InvoiceTitle.DoesNotExist:
             return _render_pay(request, rules=rules, choice=choice, error="开具发票请选择发票抬头")
-    preview = _preview(rules, applications, choice)
+    preview = _preview(rules, applications, fees, choice)
     if request.POST.get("action") != "confirm":
         return _render_pay(request, rules=rules, choice=choice, preview=preview)
     try:
@@ -319,6 +343,7 @@ def pay_submit(request: HttpRequest) -> HttpResponse:
                 invoice_title=_title_snapshot(title) if title else {},
                 receipt_email=choice.receipt_email,
                 pledges=choice.pledges,
+                membership_fee_ids=[fee.pk for fee in fees],
             ),
         )
     except BillingError as error:
@@ -350,6 +375,20 @@ def orders(request: HttpRequest) -> HttpResponse:
     return render(request, "billing/orders.html", {"rows": rows})
 
 
+# Refunds that hold the money: while one exists the payer cannot ask again.
+REFUND_HOLDS_MONEY = (RefundStatus.REQUESTED, RefundStatus.APPROVED, RefundStatus.REFUNDED)
+
+
+def order_refund_offered(order: Order, latest: Refund | None) -> bool:
+    """Whether the order page offers 申请退款: the rules allow refunds, the order is paid and no refund holds
+    its money. The service checks the rest (attendance, the reason) when the payer asks."""
+    return (
+        rules_current().billing.refunds.enabled
+        and order.status == OrderStatus.PAID
+        and (latest is None or latest.status not in REFUND_HOLDS_MONEY)
+    )
+
+
 def _render_detail(request: HttpRequest, order: Order, *, error: str = "", status: int = 200) -> HttpResponse:
     rules = rules_current()
     transfer = rules.billing.offline_transfer
@@ -367,11 +406,14 @@ def _render_detail(request: HttpRequest, order: Order, *, error: str = "", statu
         None,
     )
     is_open = order.status == OrderStatus.OPEN
+    latest_refund = selectors.refund_latest_for_order(order=order)
     return render(
         request,
         "billing/order_detail.html",
         {
             "order": order,
+            "latest": latest_refund,
+            "offered": order_refund_offered(order, latest_refund),
             "is_open": is_open,
             "total": format_yuan(order.total_fen),
             "channel": _channel_label(order.channel),

@@ -25,6 +25,7 @@ from django.db.models.functions import JSONObject
 from django.db.models.sql import InsertQuery
 from django.utils import timezone
 
+from membership.models import IN_GOOD_STANDING, Membership
 from registration import rules as engine
 from registration.models import (
     APPLICATION_TRANSITIONS,
@@ -86,10 +87,19 @@ def applicant_facts(*, rules: Rules, person: User) -> ApplicantFacts:
         has_photo = Document.objects.filter(
             owner=person, key=photo.key, company__isnull=True, superseded_at__isnull=True, status__in=usable
         ).exists()
-    # Association membership arrives with the membership engine; until then nobody counts as a member.
     return ApplicantFacts(
-        real_name_verified=person.real_name_verified_at is not None, has_photo=has_photo, is_member=False
+        real_name_verified=person.real_name_verified_at is not None,
+        has_photo=has_photo,
+        is_member=rules.membership.enabled
+        and Membership.objects.filter(person=person, status__in=IN_GOOD_STANDING).exists(),
     )
+
+
+def _is_member(rules: Rules, person: User):
+    """As an expression: the person counts as an association member (membership engine's good standing)."""
+    if not rules.membership.enabled:
+        return Value(False)
+    return Exists(Membership.objects.filter(person=person, status__in=IN_GOOD_STANDING))
 
 
 def _profile_value(profile: PersonProfile, name: str) -> object:
@@ -212,6 +222,7 @@ def _applicant_read(
         .annotate(
             enrolled=Exists(enrolled),
             has_photo=has_photo,
+            is_member=_is_member(rules, person),
             uploads=ArraySubquery(uploads)
             if keys
             else Value([], output_field=ArrayField(models.JSONField())),
@@ -219,17 +230,19 @@ def _applicant_read(
         .first()
     )
     if profile is None:
-        already, photo_found = enrolled.exists(), False
+        already, photo_found, member = enrolled.exists(), False, False
         documents = {
             key: document.pk for key, document in usable_documents(program=program, person=person).items()
         }
     else:
         profile.user = person
-        already, photo_found = profile.enrolled, profile.has_photo
+        already, photo_found, member = profile.enrolled, profile.has_photo, profile.is_member
         documents = {pair["key"]: pair["id"] for pair in profile.uploads}
     if facts is None:
         facts = ApplicantFacts(
-            real_name_verified=person.real_name_verified_at is not None, has_photo=photo_found
+            real_name_verified=person.real_name_verified_at is not None,
+            has_photo=photo_found,
+            is_member=member,
         )
     company_id = profile.company_id if profile else None
     if channel == "company":

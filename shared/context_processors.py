@@ -20,6 +20,7 @@ def _branding(tenant) -> dict:
         "footer_text": branding.footer_text,
         "home_notice": branding.home_notice,
         "contact_phone": rules.association.contact_phone,
+        "membership_enabled": rules.membership.enabled,
     }
 
 

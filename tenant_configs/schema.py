@@ -1149,6 +1149,8 @@ class MembershipStatusLabels(RulesModel):
     active: Text = "正式会员"
     expired: Text = "已过期"
     rolled_back: Text = "已回退"
+    approved: Text = "待缴费"
+    rejected: Text = "未通过"
 
 
 class MembershipRules(RulesModel):
