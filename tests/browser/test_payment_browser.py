@@ -67,9 +67,9 @@ def _finance_user(schema: str):
         return User.objects.get(username="finance")
 
 
-def _billing_cleanup(schema: str, *, company, users=(), sessions=()) -> None:
-    """The billing rows of `company` (orders, payments, ledger, invoices, gateway inbox, audit), its saved
-    invoice titles, then everything the registration helpers' cleanup removes."""
+def _billing_cleanup(schema: str, *, company=None, person=None, users=(), sessions=()) -> None:
+    """The billing rows of `company` or `person` (orders, payments, ledger, invoices, refunds, gateway inbox,
+    audit), the company's saved invoice titles, then everything the registration helpers' cleanup removes."""
     from billing.models import Invoice, LedgerEntry, NotifyEvent, Order, OrderItem, Payment, Refund
     from billing.providers.simulator import simulator_transaction_id
     from shared.accounts.models import InvoiceTitle
@@ -77,7 +77,11 @@ def _billing_cleanup(schema: str, *, company, users=(), sessions=()) -> None:
 
     connection.set_schema_to_public()
     with schema_context(schema):
-        orders = Order.objects.filter(payer_company=company)
+        orders = (
+            Order.objects.filter(payer_company=company)
+            if company
+            else Order.objects.filter(payer_person=person)
+        )
         payments = Payment.objects.filter(order__in=orders)
         out_trade_nos = list(payments.values_list("out_trade_no", flat=True))
         audited = Q(
@@ -91,14 +95,19 @@ def _billing_cleanup(schema: str, *, company, users=(), sessions=()) -> None:
         NotifyEvent.objects.filter(
             event_key__in=[f"pay:{simulator_transaction_id(number)}" for number in out_trade_nos]
         ).delete()
+        refund_numbers = list(
+            Refund.objects.filter(payment__in=payments).values_list("out_refund_no", flat=True)
+        )
+        NotifyEvent.objects.filter(event_key__in=[f"refund:{number}" for number in refund_numbers]).delete()
         LedgerEntry.objects.filter(order__in=orders).delete()
         Refund.objects.filter(payment__in=payments).delete()
         Invoice.objects.filter(order__in=orders).delete()
         payments.delete()
         OrderItem.objects.filter(order__in=orders).delete()
         orders.delete()
-        InvoiceTitle.objects.filter(company=company).delete()
-    cleanup(schema, users=users, sessions=sessions, companies=[company])
+        if company:
+            InvoiceTitle.objects.filter(company=company).delete()
+    cleanup(schema, users=users, sessions=sessions, companies=[company] if company else [])
 
 
 def _confirm_transfer(
@@ -303,3 +312,105 @@ def test_shanghai_company_pays_by_transfer_with_the_required_proof_and_the_assoc
             assert statuses == {"paid"}
     finally:
         _billing_cleanup("shanghai", company=company, users=[*persons, operator], sessions=[session])
+
+
+@pytest.fixture
+def celery_worker_thread(django_db_setup, django_db_blocker):
+    """A Celery worker in this process (memory broker unless Redis is configured), so tasks scheduled after
+    commit by the live server (the refund's gateway call) really run, in the tenant that scheduled them."""
+    from celery.contrib.testing.worker import start_worker
+
+    from shared.celery import app
+
+    original = app.conf.broker_url
+    if not str(original).startswith("redis"):
+        app.conf.broker_url = "memory://"
+    with django_db_blocker.unblock():
+        with start_worker(
+            app, perform_ping_check=False, pool="solo", loglevel="WARNING", shutdown_timeout=10
+        ):
+            yield
+    app.conf.broker_url = original
+
+
+def test_miniapp_student_pays_by_jsapi_asks_for_a_refund_and_finance_refunds(
+    browser, browser_context_args, live_url, celery_worker_thread
+):
+    """miniapp: the mini-program pays through its API (WeChat JSAPI on the gateway simulator, signed notify);
+    paid but not attended, the student asks for the refund with a reason on the order page; finance (another
+    person) approves; the refund goes to the gateway in a task and the order page shows 已退款."""
+    from rest_framework.authtoken.models import Token
+
+    from billing.models import Order
+    from registration.models import Application
+    from tests.conftest import host_client
+
+    host = "miniapp.localhost"
+    session = make_session("miniapp", "jianli_yewu", name="2026年退款测试期", fee_fen=98000)
+    student = make_person("miniapp", name="刘洋")
+    try:
+        with schema_context("miniapp"):
+            application = Application.objects.create(
+                session=session,
+                program=session.program,
+                enrolment_key=f"{session.program.code}:{session.code}",
+                person=student,
+                channel="self",
+                status="approved",
+                holds_seat=True,
+                fee_fen=98000,
+                rules_version=1,
+                review_chain=["association"],
+            )
+            token = Token.objects.create(user=student).key
+        api = host_client(host)
+        auth = {"HTTP_AUTHORIZATION": f"Token {token}"}
+        [order] = api.post(
+            "/api/v1/orders/",
+            {"application_ids": [application.pk], "channel": "wechat_jsapi"},
+            content_type="application/json",
+            HTTP_IDEMPOTENCY_KEY=f"refund-{session.code}",
+            **auth,
+        ).json()
+        started = api.post(
+            f"/api/v1/orders/{order['id']}/pay/",
+            {"channel": "wechat_jsapi"},
+            content_type="application/json",
+            **auth,
+        ).json()
+        assert started["jsapi_params"]["paySign"]
+        # wx.requestPayment on the phone: the simulator's 'pay' sends WeChat's signed notify.
+        assert api.post(f"/pay/simulator/{started['out_trade_no']}/", {"outcome": "pay"}).status_code == 302
+
+        page = logged_in(browser, browser_context_args, live_url, host, student)
+        page.goto(live_url(host, f"/billing/orders/{order['id']}/"))
+        expect(page.locator("#order-status")).to_have_text("已支付")
+        page.click("#refund-link")
+        page.click("text=工作安排冲突，无法参加培训")
+        page.fill("#refund-note", "单位临时安排出差")
+        page.click("#refund-form button[type=submit]")
+        expect(page.locator("#refund-status")).to_have_text("退款审核中")
+
+        finance = logged_in(browser, browser_context_args, live_url, host, _finance_user("miniapp"))
+        finance.goto(live_url(host, "/billing/finance/refunds/"))
+        row = finance.locator(".refund-row", has_text=order["number"])
+        expect(row).to_contain_text("工作安排冲突，无法参加培训：单位临时安排出差")
+        row.locator("button:has-text('同意退款')").click()
+        expect(finance.locator(".refund-row", has_text=order["number"])).to_have_count(0)
+        finance.context.close()
+
+        # The worker calls the simulator's refund; its notify or the result finishes it.
+        page.goto(live_url(host, f"/billing/orders/{order['id']}/"))
+        for _attempt in range(20):
+            if page.locator("#refund-status").inner_text() == "已退款":
+                break
+            page.wait_for_timeout(500)
+            page.reload()
+        expect(page.locator("#refund-status")).to_have_text("已退款")
+        page.context.close()
+        with schema_context("miniapp"):
+            assert sum(Order.objects.get(pk=order["id"]).ledger.values_list("amount_fen", flat=True)) == 98000
+    finally:
+        with schema_context("miniapp"):
+            Token.objects.filter(user=student).delete()
+        _billing_cleanup("miniapp", person=student, users=[student], sessions=[session])
