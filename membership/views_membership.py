@@ -231,19 +231,21 @@ def company_confirm(request: HttpRequest) -> HttpResponse:
     return redirect("company:membership-batches")
 
 
-@company_required
-@require_GET
-def company_export(request: HttpRequest) -> HttpResponse:
-    """导出: the tab's people (or everyone with tab=all) as an Excel sheet."""
-    rules = _rules()
-    company = request.user.company
-    memberships = selectors.memberships_for_company(company=company)
-    tab = request.GET.get("tab", "all")
+def _export(rules: Rules, memberships, tab: str) -> HttpResponse:
+    """The tab's memberships (everyone with tab=all) as an Excel download."""
     if tab != "all":
         memberships = selectors.memberships_in_tab(memberships=memberships, tab=tab)
     header, rows = selectors.export_rows(rules=rules, memberships=memberships)
     data = workbook_bytes(title="个人会员", header=header, rows=rows)
     return xlsx_response(data=data, filename=f"members-{tab}-{timezone.localdate():%Y%m%d}.xlsx")
+
+
+@company_required
+@require_GET
+def company_export(request: HttpRequest) -> HttpResponse:
+    """导出: the tab's people (or everyone with tab=all) as an Excel sheet."""
+    memberships = selectors.memberships_for_company(company=request.user.company)
+    return _export(_rules(), memberships, request.GET.get("tab", "all"))
 
 
 @company_required
@@ -386,14 +388,8 @@ def console_membership_detail(request: HttpRequest, membership_id: int) -> HttpR
 @staff_required("reviewer")
 @require_GET
 def console_export(request: HttpRequest) -> HttpResponse:
-    rules = _rules()
     memberships = selectors.memberships_for_staff(query=request.GET.get("q", ""))
-    tab = request.GET.get("tab", "all")
-    if tab != "all":
-        memberships = selectors.memberships_in_tab(memberships=memberships, tab=tab)
-    header, rows = selectors.export_rows(rules=rules, memberships=memberships)
-    data = workbook_bytes(title="个人会员", header=header, rows=rows)
-    return xlsx_response(data=data, filename=f"members-{tab}-{timezone.localdate():%Y%m%d}.xlsx")
+    return _export(_rules(), memberships, request.GET.get("tab", "all"))
 
 
 @staff_required("reviewer")

@@ -91,14 +91,12 @@ def _snapshot() -> tuple:
     )
 
 
-def _pay(rules, operator, memberships, finance) -> Order:
-    fees = [
-        MembershipFee.objects.get(membership=membership, status=FeeStatus.DUE) for membership in memberships
-    ]
-    (order,) = orders_create(
+def _fee_orders(rules, payer, fees) -> list[Order]:
+    """The payer asks to pay `fees` by offline transfer (gansu's one channel)."""
+    return orders_create(
         rules=rules,
         rules_version=1,
-        actor=operator,
+        actor=payer,
         request=OrderRequest(
             application_ids=[],
             channel="offline_transfer",
@@ -109,6 +107,13 @@ def _pay(rules, operator, memberships, finance) -> Order:
             membership_fee_ids=[fee.pk for fee in fees],
         ),
     )
+
+
+def _pay(rules, operator, memberships, finance) -> Order:
+    fees = [
+        MembershipFee.objects.get(membership=membership, status=FeeStatus.DUE) for membership in memberships
+    ]
+    (order,) = _fee_orders(rules, operator, fees)
     payment = payment_create(
         order_id=order.pk, actor=operator, channel="offline_transfer", billing=rules.billing
     )
@@ -336,20 +341,7 @@ def test_paying_a_fee_for_a_rejected_member_changes_nothing(gansu):
     )
     before = _snapshot()
     with pytest.raises(BillingError) as error:
-        orders_create(
-            rules=rules,
-            rules_version=1,
-            actor=operator,
-            request=OrderRequest(
-                application_ids=[],
-                channel="offline_transfer",
-                invoice_type=None,
-                invoice_title={},
-                receipt_email="",
-                pledges={},
-                membership_fee_ids=[fee.pk],
-            ),
-        )
+        _fee_orders(rules, operator, [fee])
     assert error.value.code == "not_payable"
     assert _snapshot() == before
     assert not OrderItem.objects.filter(membership_fee=fee).exists()
@@ -364,20 +356,7 @@ def test_another_company_cannot_pay_the_fee(gansu):
     fee = MembershipFee.objects.get(membership=membership)
     before = _snapshot()
     with pytest.raises(BillingError) as error:
-        orders_create(
-            rules=rules,
-            rules_version=1,
-            actor=gansu["other_operator"],
-            request=OrderRequest(
-                application_ids=[],
-                channel="offline_transfer",
-                invoice_type=None,
-                invoice_title={},
-                receipt_email="",
-                pledges={},
-                membership_fee_ids=[fee.pk],
-            ),
-        )
+        _fee_orders(rules, gansu["other_operator"], [fee])
     assert error.value.code == "not_payable"
     assert _snapshot() == before
 
