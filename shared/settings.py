@@ -56,6 +56,7 @@ TENANT_APPS = [
     "registration",
     "membership",
     "billing",
+    "certificates",
     "axes",
     "rest_framework.authtoken",
 ]

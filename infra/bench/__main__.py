@@ -20,6 +20,7 @@ BENCHMARKS = [
     "enrol_rush",
     "enrol_spread",
     "notify_burst",
+    "cert_batch_1000",
 ]
 RESULTS = Path(__file__).resolve().parents[2] / "var" / "bench-results.jsonl"
 
