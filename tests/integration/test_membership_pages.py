@@ -240,3 +240,34 @@ def test_the_api_runs_the_same_flow_and_hides_other_companies(world):
     assert order.status_code == 201, order.content
     # gansu's token means nothing on the look-alike's host.
     assert call("get", "/api/v1/membership/", "gs-li", host="sichuanb.localhost").status_code == 401
+
+
+def test_publishing_rules_with_membership_switches_it_on_for_another_tenant(
+    world, django_capture_on_commit_callbacks
+):
+    """sichuanb publishes its rules with a [membership] section: its pages and API serve membership at once."""
+    from tenant_configs.loader import load_rules_data, rules_to_data
+    from tenant_configs.selectors import rules_current
+    from tenant_configs.services import rules_publish
+
+    with schema_context("sichuanb"):
+        data = rules_to_data(rules_current())
+        data["membership"] = {"enabled": True, "fee_per_year_fen": 5000, "period_years": 2}
+        with django_capture_on_commit_callbacks(execute=True):  # the rules cache is forgotten after commit
+            rules_publish(rules=load_rules_data(data, source="switch on"), actor=None, actor_label="测试")
+        person = UserFactory(username="sb-person", kind=UserKind.PERSON)
+        PersonProfile.objects.create(
+            user=person, name="孙丽", id_number=valid_id_number("510104", "19900101", "401")
+        )
+    client = _login("sb-person", host="sichuanb.localhost")
+    page = client.get("/membership/").content.decode()
+    assert "入会申请" in page and "50.00 元/人/年" in page, (
+        __import__("re").sub(r"<[^>]+>", " ", page)[-3000:] and "2 年为一个缴费期" in page
+    )
+    # No photo rule and no company recommendation there: the application goes straight to the association.
+    applied = client.post("/membership/", FORM)
+    assert applied.status_code == 302, applied.content.decode()[:1500]
+    with schema_context("sichuanb"):
+        assert Membership.objects.get(person=person).status == MembershipStatus.APPLIED
+    with schema_context("gansu"):
+        assert not Membership.objects.filter(person__username="sb-person").exists()
