@@ -112,6 +112,9 @@ class Certificate(models.Model):
     application = models.ForeignKey(
         "registration.Application", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
+    # What else it certifies when an application does not say it, e.g. "membership:<fee id>" for one paid
+    # membership period: a renewal is a new certificate, the same period is the same one.
+    subject = models.CharField("发证事由", max_length=60, blank=True)
     program_code = models.CharField("培训项目", max_length=41, blank=True)
     program_name = models.CharField("培训项目名称", max_length=120, blank=True)
     issued_at = models.DateTimeField("发证时间")
@@ -139,9 +142,9 @@ class Certificate(models.Model):
         verbose_name_plural = "证书"
         ordering = ["-issued_at", "-id"]
         constraints = [
-            # Issuing is idempotent: one certificate per kind, holder and application (or none).
+            # Issuing is idempotent: one certificate per kind, holder, application (or none) and subject.
             models.UniqueConstraint(
-                fields=["kind_code", "holder", "application"],
+                fields=["kind_code", "holder", "application", "subject"],
                 nulls_distinct=False,
                 name="certificates_one_per_kind_holder_application",
             ),

@@ -9,7 +9,7 @@ is the application's person, and each (kind, holder, application) gets one certi
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from datetime import date, datetime
 
 from django.core.files.base import ContentFile
 from django.db import transaction
@@ -116,6 +116,8 @@ def _issue(
     actor: User | None,
     now: datetime,
     batch: CertificateBatch | None = None,
+    subject: str = "",
+    valid_until: date | None = None,
 ) -> tuple[Certificate, bool]:
     """Issue inside the caller's transaction; (certificate, created)."""
     year = timezone.localtime(now).year
@@ -125,7 +127,9 @@ def _issue(
     # The counter row serialises every issuance of this kind and year, so the re-check below sees a
     # certificate another transaction just issued (READ COMMITTED reads after the lock is granted).
     counter = CertificateCounter.objects.select_for_update().get(kind_code=kind.code, year=year)
-    existing = Certificate.objects.filter(kind_code=kind.code, holder=holder, application=application).first()
+    existing = Certificate.objects.filter(
+        kind_code=kind.code, holder=holder, application=application, subject=subject
+    ).first()
     if existing is not None:
         return existing, False
     program_code = application.program.code if application is not None else ""
@@ -145,10 +149,12 @@ def _issue(
         holder=holder,
         holder_snapshot=holder_snapshot(rules=rules, holder=holder),
         application=application,
+        subject=subject,
         program_code=program_code,
         program_name=application.program.name if application is not None else "",
         issued_at=now,
-        valid_until=valid_until_for(issued_on=timezone.localdate(now), validity_years=kind.validity_years),
+        valid_until=valid_until
+        or valid_until_for(issued_on=timezone.localdate(now), validity_years=kind.validity_years),
         issued_by=actor if actor is not None and actor.pk else None,
         batch=batch,
     )
@@ -169,10 +175,14 @@ def certificate_issue(
     application: Application | None = None,
     actor: User | None,
     now: datetime | None = None,
+    subject: str = "",
+    valid_until: date | None = None,
 ) -> Certificate:
     """Issue the certificate of `kind_code` to `holder` (for `application`, if any) with the next registry
-    number of the kind's pattern. Idempotent: issuing the same (kind, holder, application) again returns
-    the certificate already issued, revoked or not. Its PDF is rendered and stored after commit.
+    number of the kind's pattern. Idempotent: issuing the same (kind, holder, application, subject) again
+    returns the certificate already issued, revoked or not. Its PDF is rendered and stored after commit.
+    `subject` names what is certified when there is no application (a membership period); `valid_until`
+    replaces the kind's validity_years when the thing certified has its own end (the membership's end date).
 
     Raises CertificateError (`unknown_kind`, `not_a_person`, `holder_mismatch`, `kind_not_for_program`).
     """
@@ -186,6 +196,8 @@ def certificate_issue(
             application=application,
             actor=actor,
             now=now or timezone.now(),
+            subject=subject,
+            valid_until=valid_until,
         )
         if created:
             from certificates.tasks import certificate_pdf_store_task

@@ -10,6 +10,7 @@ from datetime import date, datetime, timedelta
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from certificates.services import certificate_issue
 from membership.models import (
     JOIN_REQUEST_TRANSITIONS,
     MEMBERSHIP_TRANSITIONS,
@@ -31,7 +32,8 @@ from shared.errors import CodedError
 from shared.pdf import render_pdf
 from shared.services import audit_record, describe_actor
 from shared.validation import id_number_birth_date, id_number_gender, normalise_mobile
-from tenant_configs.schema import MembershipRules, Rules
+from tenant_configs.schema import CertificateCondition, MembershipRules, Rules
+from tenant_configs.selectors import rules_current
 
 
 class JoinRequestError(CodedError):
@@ -668,6 +670,7 @@ def membership_fees_mark_paid(
         previous = _move(membership, MembershipStatus.ACTIVE)
         membership.starts_on, membership.ends_on = starts_on, ends_on
         membership.save(update_fields=["status", "starts_on", "ends_on"])
+        _membership_certificates_issue(membership=membership, fee=fee, actor=actor, now=now)
         _event(
             membership,
             action="activate",
@@ -676,6 +679,25 @@ def membership_fees_mark_paid(
             now=now,
             changes={"starts_on": starts_on.isoformat(), "ends_on": ends_on.isoformat(), "fee": fee.pk},
         )
+
+
+def _membership_certificates_issue(
+    *, membership: Membership, fee: MembershipFee, actor: User | None, now
+) -> None:
+    """The rules' membership certificates (个人会员证, condition after_membership_payment) for the period just
+    paid: one per period, valid to the membership's end date."""
+    rules = rules_current()
+    for kind in rules.certificates.kinds:
+        if kind.condition == CertificateCondition.AFTER_MEMBERSHIP_PAYMENT:
+            certificate_issue(
+                rules=rules,
+                kind_code=kind.code,
+                holder=membership.person,
+                actor=actor,
+                now=now,
+                subject=f"membership:{fee.pk}",
+                valid_until=membership.ends_on,
+            )
 
 
 def memberships_expire(*, now: datetime | None = None) -> int:

@@ -11,6 +11,7 @@ from django_tenants.utils import schema_context
 
 from billing.models import Order, OrderItem
 from billing.services import BillingError, OrderRequest, orders_create, payment_create, payment_finance_decide
+from certificates.models import Certificate
 from membership import selectors
 from membership.models import (
     ExpiryReminder,
@@ -179,6 +180,11 @@ def test_the_gansu_lifecycle_from_application_to_renewal(gansu):
     assert membership.status == MembershipStatus.ACTIVE
     assert (membership.starts_on, membership.ends_on) == membership_period(paid_on=today, years=5)
     assert membership.ends_on == add_years(today, 5) - timedelta(days=1)
+    (certificate,) = Certificate.objects.filter(holder=person, kind="membership")
+    assert (certificate.title, certificate.valid_until) == ("个人会员证", membership.ends_on)
+    assert certificate.number == f"GSJL{today.year}{1:05d}" or certificate.number.startswith(
+        f"GSJL{today.year}"
+    )
 
     # Five years later the beat expires it, and the company recommends the renewal.
     later = timezone.now() + timedelta(days=5 * 366 + 1)
@@ -198,6 +204,9 @@ def test_the_gansu_lifecycle_from_application_to_renewal(gansu):
     _pay(rules, operator, [membership], gansu["finance"])
     membership.refresh_from_db()
     assert membership.status == MembershipStatus.ACTIVE
+    # The renewed period has its own certificate, valid to the new end date.
+    assert Certificate.objects.filter(holder=person, kind="membership").count() == 2
+    assert Certificate.objects.filter(holder=person, valid_until=membership.ends_on).exists()
     actions = list(membership.events.order_by("pk").values_list("action", flat=True))
     assert actions == [
         "apply",
