@@ -182,9 +182,7 @@ def test_the_gansu_lifecycle_from_application_to_renewal(gansu):
     assert membership.ends_on == add_years(today, 5) - timedelta(days=1)
     (certificate,) = Certificate.objects.filter(holder=person, kind="membership")
     assert (certificate.title, certificate.valid_until) == ("个人会员证", membership.ends_on)
-    assert certificate.number == f"GSJL{today.year}{1:05d}" or certificate.number.startswith(
-        f"GSJL{today.year}"
-    )
+    assert certificate.number.startswith(f"GSJL{today.year}")
 
     # Five years later the beat expires it, and the company recommends the renewal.
     later = timezone.now() + timedelta(days=5 * 366 + 1)
