@@ -29,6 +29,7 @@ from shared.documents.checks import UploadProblem
 from shared.documents.models import Document, DocumentStatus
 from shared.documents.services import document_upload
 from shared.errors import CodedError
+from shared.notices.services import message_send
 from shared.pdf import render_pdf
 from shared.services import audit_record, describe_actor
 from shared.validation import id_number_birth_date, id_number_gender, normalise_mobile
@@ -752,8 +753,6 @@ def membership_reminders_send(*, rules: Rules, now: datetime | None = None) -> i
 
 
 def _remind(*, rules: Rules, membership: Membership, days: int) -> None:
-    from shared.notices.services import message_send
-
     title = "会员即将到期提醒"
     body = (
         f"{_name(membership)}的{rules.association.short_name or rules.association.name}个人会员将于"
