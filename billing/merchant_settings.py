@@ -172,8 +172,19 @@ class StripeSettings(_Settings):
     webhook_secret: str = Field(pattern=r"^whsec_")
 
 
+class EInvoiceSettings(_Settings):
+    """The e-invoice open platform (billing.einvoice): requests and answers signed with HMAC-SHA256."""
+
+    kind: Literal["einvoice"] = "einvoice"
+    endpoint: str = Field(pattern=r"^https://[^\s/?#]+(/[^\s?#]*)?$")
+    app_key: str = Field(min_length=1)
+    app_secret: str = Field(min_length=16)
+    seller_tax_number: str = Field(pattern=r"^[0-9A-Z]{15,20}$")  # 销售方纳税人识别号
+
+
 MerchantSettings = Annotated[
-    WechatV2Settings | WechatV3Settings | AlipaySettings | StripeSettings, Field(discriminator="kind")
+    WechatV2Settings | WechatV3Settings | AlipaySettings | StripeSettings | EInvoiceSettings,
+    Field(discriminator="kind"),
 ]
 _adapter: TypeAdapter = TypeAdapter(MerchantSettings)
 
@@ -185,6 +196,9 @@ CHANNEL_KINDS: dict[str, tuple[type[_Settings], ...]] = {
     "alipay_qr": (AlipaySettings,),
     "stripe": (StripeSettings,),
 }
+# Not a payment channel: the row that holds the e-invoice platform's settings.
+EINVOICE = "einvoice"
+SLOT_KINDS: dict[str, tuple[type[_Settings], ...]] = {**CHANNEL_KINDS, EINVOICE: (EInvoiceSettings,)}
 
 
 def _fernet() -> Fernet:
@@ -210,9 +224,9 @@ def merchant_settings_decrypt(token: str) -> MerchantSettings:
 
 
 def merchant_settings_save(channel: str, merchant: _Settings) -> MerchantAccount:
-    """Store (or replace) the current tenant's credentials for `channel`. Raises ValueError when the settings
-    kind does not fit the channel."""
-    if not isinstance(merchant, CHANNEL_KINDS.get(channel, ())):
+    """Store (or replace) the current tenant's credentials for `channel` (or the EINVOICE slot). Raises
+    ValueError when the settings kind does not fit the channel."""
+    if not isinstance(merchant, SLOT_KINDS.get(channel, ())):
         raise ValueError(f"{type(merchant).__name__} does not fit channel {channel}")
     account, _ = MerchantAccount.objects.update_or_create(
         channel=channel,
@@ -238,6 +252,7 @@ KINDS: dict[str, type[_Settings]] = {
     "wechat_v3": WechatV3Settings,
     "alipay": AlipaySettings,
     "stripe": StripeSettings,
+    "einvoice": EInvoiceSettings,
 }
 # Never shown back; left blank in the form they keep the stored value (keys, certificates, secrets).
 KEPT_WHEN_BLANK: frozenset[str] = frozenset(
@@ -252,6 +267,7 @@ KEPT_WHEN_BLANK: frozenset[str] = frozenset(
         "alipay_public_key",
         "secret_key",
         "webhook_secret",
+        "app_secret",
     }
 )
 
@@ -292,7 +308,7 @@ def merchant_settings_update(
     not validate (required fields, key lengths, PEM keys and certificates); nothing is stored then.
     """
     model = KINDS.get(kind)
-    if model is None or model not in CHANNEL_KINDS.get(channel, ()):
+    if model is None or model not in SLOT_KINDS.get(channel, ()):
         raise MerchantSettingsInvalid({"kind": "该支付方式不能使用这种商户类型"})
     current = merchant_settings_load(channel)
     stored = current.model_dump() if isinstance(current, model) else {}

@@ -237,7 +237,12 @@ class Invoice(models.Model):
     amount_fen = models.BigIntegerField()
     status = models.CharField(max_length=20, choices=InvoiceStatus.choices, default=InvoiceStatus.REQUESTED)
     number = models.CharField("发票号码", max_length=40, blank=True)
+    code = models.CharField("发票代码", max_length=20, blank=True)  # 数电 invoices have none
     issued_on = models.DateField(null=True, blank=True)
+    # Set when an e-invoice platform issued it (billing.einvoice); a red flush then goes through the platform.
+    platform_serial = models.CharField("开票平台流水号", max_length=64, blank=True)
+    # The platform's serial of the red invoice, set once the platform red-flushed it (the task's done mark).
+    red_flush_serial = models.CharField("红冲平台流水号", max_length=64, blank=True)
     pdf = models.ForeignKey(
         "documents.Document", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )

@@ -9,13 +9,22 @@ written first, the provider is called, then the result is stored.
 import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from django.db import IntegrityError, transaction
 from django.db.models import Sum
 from django.utils import timezone
 
 from billing import split
+from billing.einvoice import (
+    EInvoiceError,
+    EInvoiceLine,
+    EInvoiceRequest,
+    EInvoiceResult,
+    ManualProvider,
+    RedFlushRequest,
+    einvoice_provider,
+)
 from billing.models import (
     ORDER_TRANSITIONS,
     PAYMENT_TRANSITIONS,
@@ -46,9 +55,12 @@ from membership.services import membership_fees_mark_paid
 from registration.models import Application, ApplicationStatus
 from registration.services import applications_mark_paid
 from shared.accounts.models import User, UserKind
+from shared.documents.checks import UploadProblem
+from shared.documents.models import Document
+from shared.documents.services import DocumentError, document_upload
 from shared.errors import CodedError
 from shared.services import audit_record
-from tenant_configs.schema import BillingRules, PaymentChannel, PledgeStage, Rules
+from tenant_configs.schema import BillingRules, DocumentSpec, PaymentChannel, PledgeStage, Rules
 from tenant_configs.selectors import rules_current
 
 
@@ -797,9 +809,17 @@ def refund_apply_result(*, result: RefundResult, source: str, now: datetime | No
                 channel=refund.payment.channel,
                 created_at=now,
             )
-            Invoice.objects.filter(order=order, status=InvoiceStatus.ISSUED).update(
-                status=InvoiceStatus.RED_FLUSHED
+            flushed = list(
+                Invoice.objects.filter(order=order, status=InvoiceStatus.ISSUED).values_list(
+                    "pk", "platform_serial"
+                )
             )
+            Invoice.objects.filter(pk__in=[pk for pk, _ in flushed]).update(status=InvoiceStatus.RED_FLUSHED)
+            from billing.tasks import invoice_red_flush_task
+
+            for invoice_id, platform_serial in flushed:
+                if platform_serial:  # issued by the e-invoice platform: red-flush it there too
+                    transaction.on_commit(lambda pk=invoice_id: invoice_red_flush_task.delay(pk))
             audit_record(actor=None, action="refund.done", target=refund, data={"source": source})
             return "refunded"
         if result.status == "failed":
@@ -821,25 +841,173 @@ def refund_apply_result(*, result: RefundResult, source: str, now: datetime | No
 # ---------------------------------------------------------------------------------------------------------
 
 
-def invoice_issue(
-    *, invoice_id: int, actor: User, number: str, issued_on, pdf_document_id: int | None
-) -> Invoice:
-    """Finance records the issued invoice (number, date, PDF) — or an e-invoice adapter does."""
-    if not number.strip():
-        raise BillingError("number_required", "请填写发票号码")
-    with transaction.atomic():
-        invoice = Invoice.objects.select_for_update().select_related("order").get(pk=invoice_id)
-        if invoice.status != InvoiceStatus.REQUESTED:
-            raise BillingError("invalid_state", "该发票已开具")
-        if invoice.order.status != OrderStatus.PAID:
-            raise BillingError("not_paid", "订单支付后才能开票")
-        invoice.status = InvoiceStatus.ISSUED
-        invoice.number = number.strip()
-        invoice.issued_on = issued_on
-        invoice.pdf_id = pdf_document_id
-        invoice.save(update_fields=["status", "number", "issued_on", "pdf"])
-        audit_record(actor=actor, action="invoice.issue", target=invoice, data={"number": invoice.number})
+INVOICE_PDF_SPEC = DocumentSpec(key="invoice_pdf", label="发票 PDF", formats=("pdf",), max_kb=10240)
+
+
+def _invoice_request(invoice: Invoice) -> EInvoiceRequest:
+    order = invoice.order
+    return EInvoiceRequest(
+        serial=f"INV{order.number}",
+        invoice_type=invoice.invoice_type,
+        buyer_name=invoice.title.get("title", ""),
+        buyer_tax_number=invoice.title.get("tax_number", ""),
+        buyer_address_phone=invoice.title.get("address_phone", ""),
+        buyer_bank_account=invoice.title.get("bank_account", ""),
+        buyer_email=invoice.receipt_email,
+        amount_fen=invoice.amount_fen,
+        lines=tuple(
+            EInvoiceLine(name=item.label, amount_fen=item.amount_fen)
+            for item in order.items.order_by("pk")
+            if item.amount_fen
+        ),
+        remark=f"订单号 {order.number}",
+    )
+
+
+def _invoice_record(*, invoice_id: int, actor: User, result: EInvoiceResult, source: str) -> Invoice:
+    """The one REQUESTED → ISSUED transition: lock, re-check, store the PDF in the payer's slot (so the payer
+    opens it from the order's page), save, audit — all or nothing. Returns the invoice unchanged when it is
+    no longer requested and `source` is the platform (a concurrent or repeated call already recorded it)."""
+    stored: list[str] = []
+    try:
+        with transaction.atomic():
+            invoice = (
+                Invoice.objects.select_for_update(of=("self",))
+                .select_related("order", "order__created_by", "order__payer_company")
+                .get(pk=invoice_id)
+            )
+            if invoice.status != InvoiceStatus.REQUESTED:
+                if source == "platform":
+                    return invoice
+                raise BillingError("invalid_state", "该发票已开具")
+            order = invoice.order
+            if order.status != OrderStatus.PAID:
+                raise BillingError("not_paid", "订单支付后才能开票")
+            if result.pdf is not None:
+                try:
+                    document = document_upload(
+                        owner=order.created_by,
+                        key=f"invoice:{order.number}",
+                        spec=INVOICE_PDF_SPEC,
+                        data=result.pdf,
+                        filename=result.pdf_filename,
+                        review_required=False,
+                        company=order.payer_company,
+                        actor=actor,
+                    )
+                except (UploadProblem, DocumentError) as problem:
+                    raise BillingError("pdf_invalid", f"发票 PDF：{problem.message}") from problem
+                stored.append(document.file.name)
+                invoice.pdf = document
+            invoice.status = InvoiceStatus.ISSUED
+            invoice.number = result.number
+            invoice.code = result.code
+            invoice.issued_on = result.issued_on
+            invoice.platform_serial = result.platform_serial
+            invoice.save(update_fields=["status", "number", "code", "issued_on", "pdf", "platform_serial"])
+            audit_record(
+                actor=actor,
+                action="invoice.issue",
+                target=invoice,
+                data={"number": invoice.number, "source": source, "platform_serial": invoice.platform_serial},
+            )
+    except BaseException:
+        # The document row went with the transaction; its file must not stay behind.
+        for name in stored:
+            Document._meta.get_field("file").storage.delete(name)
+        raise
     return invoice
+
+
+def invoice_issue_by_finance(
+    *,
+    invoice_id: int,
+    actor: User,
+    number: str,
+    issued_on: date | None,
+    pdf: tuple[bytes, str] | None,
+) -> Invoice:
+    """Finance records an invoice issued on the tax-control device: number, date and optionally the PDF
+    (`(data, filename)`), stored and issued in one transaction.
+
+    Preconditions: `actor` is finance staff of the current tenant (the view checks the role).
+
+    Raises BillingError: number_required, date_required, invalid_state (already issued), not_paid,
+    pdf_invalid (not a PDF, too large …). Nothing is stored then.
+    """
+    data, filename = pdf if pdf is not None else (None, "invoice.pdf")
+    provider = ManualProvider(number=number, issued_on=issued_on, pdf=data, pdf_filename=filename)
+    try:
+        result = provider.issue(_invoice_request(Invoice.objects.select_related("order").get(pk=invoice_id)))
+    except EInvoiceError as error:
+        raise BillingError(error.code, error.message) from error
+    return _invoice_record(invoice_id=invoice_id, actor=actor, result=result, source="manual")
+
+
+def invoice_issue_electronic(*, invoice_id: int, actor: User) -> Invoice:
+    """Issue a requested invoice through the tenant's e-invoice platform and record number, date and PDF.
+
+    The platform is called outside any transaction or row lock; our serial (INV + order number) makes a
+    repeated call return the invoice the platform already issued, never a second one. Idempotent: an invoice
+    no longer requested is returned as it is, without calling the platform.
+
+    Raises BillingError: einvoice_not_configured, not_paid, the platform's refusal (its code, its message),
+    bad_signature / malformed_response / network, pdf_invalid. The invoice stays requested then.
+    """
+    invoice = Invoice.objects.select_related("order").get(pk=invoice_id)
+    if invoice.status != InvoiceStatus.REQUESTED:
+        return invoice
+    if invoice.order.status != OrderStatus.PAID:
+        raise BillingError("not_paid", "订单支付后才能开票")
+    provider = einvoice_provider()
+    if provider.manual:
+        raise BillingError("einvoice_not_configured", "本协会未设置电子发票平台，请手工登记开票")
+    try:
+        result = provider.issue(_invoice_request(invoice))
+    except EInvoiceError as error:
+        raise BillingError(error.code, error.message) from error
+    return _invoice_record(invoice_id=invoice_id, actor=actor, result=result, source="platform")
+
+
+def invoice_red_flush_electronic(*, invoice_id: int) -> str:
+    """Red-flush on the platform an invoice the platform issued and a refund red-flushed here. Idempotent:
+    returns "done", or why nothing was sent: "not_red_flushed", "issued_by_hand" (finance red-flushes it on
+    its own device), "already" (the platform's red serial is stored), "no_platform".
+
+    Raises EInvoiceError when the platform refuses or cannot be reached (the task retries; our serial RED +
+    order number makes a retry safe).
+    """
+    invoice = Invoice.objects.select_related("order").get(pk=invoice_id)
+    if invoice.status != InvoiceStatus.RED_FLUSHED:
+        return "not_red_flushed"
+    if not invoice.platform_serial:
+        return "issued_by_hand"
+    if invoice.red_flush_serial:
+        return "already"
+    provider = einvoice_provider()
+    if provider.manual:
+        return "no_platform"
+    result = provider.red_flush(
+        RedFlushRequest(
+            serial=f"RED{invoice.order.number}",
+            platform_serial=invoice.platform_serial,
+            number=invoice.number,
+            code=invoice.code,
+        )
+    )
+    with transaction.atomic():
+        invoice = Invoice.objects.select_for_update().get(pk=invoice_id)
+        if invoice.red_flush_serial:
+            return "already"
+        invoice.red_flush_serial = result.platform_serial if result else ""
+        invoice.save(update_fields=["red_flush_serial"])
+        audit_record(
+            actor=None,
+            action="invoice.red_flush",
+            target=invoice,
+            data={"platform_serial": invoice.red_flush_serial, "red_number": result.number if result else ""},
+        )
+    return "done"
 
 
 def refund_request_by_payer(*, rules: Rules, order_id: int, actor: User, reason: str) -> Refund:

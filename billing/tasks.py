@@ -54,3 +54,16 @@ def order_receipt_send_task(self, order_id: int) -> str:
         return order_receipt_send(order_id=order_id)
     except OSError as error:  # SMTP refused or unreachable (smtplib errors are OSErrors): nothing recorded
         raise self.retry(exc=error) from error
+
+
+@shared_task(bind=True, max_retries=5, default_retry_delay=300)
+def invoice_red_flush_task(self, invoice_id: int) -> str:
+    """Red-flush on the e-invoice platform an invoice a refund red-flushed here; idempotent (the stored red
+    serial), retried when the platform refuses or cannot be reached."""
+    from billing.einvoice import EInvoiceError
+    from billing.services import invoice_red_flush_electronic
+
+    try:
+        return invoice_red_flush_electronic(invoice_id=invoice_id)
+    except EInvoiceError as error:
+        raise self.retry(exc=error) from error

@@ -30,6 +30,11 @@ urlpatterns = [
     path(
         "finance/invoices/<int:invoice_id>/issue/", views.finance_invoice_issue, name="finance-invoice-issue"
     ),
+    path(
+        "finance/invoices/<int:invoice_id>/issue-electronic/",
+        views.finance_invoice_issue_electronic,
+        name="finance-invoice-issue-electronic",
+    ),
     path("finance/refunds/", views.finance_refunds, name="finance-refunds"),
     path(
         "finance/refunds/<int:refund_id>/decide/", views.finance_refund_decide, name="finance-refund-decide"

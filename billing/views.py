@@ -21,6 +21,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from billing import selectors, split
+from billing.einvoice import PLATFORM_INVOICE_TYPES, einvoice_settings
 from billing.models import Invoice, Order, OrderStatus, Payment, PaymentStatus, Refund, RefundStatus
 from billing.providers.base import GatewayError, PaymentRequest
 from billing.providers.registry import provider_for
@@ -29,7 +30,8 @@ from billing.services import (
     OrderRequest,
     billable_items,
     fee_billable_items,
-    invoice_issue,
+    invoice_issue_by_finance,
+    invoice_issue_electronic,
     order_cancel,
     orders_create,
     payment_create,
@@ -50,7 +52,6 @@ from tenant_configs.schema import DocumentSpec, PaymentChannel, PledgeStage, Rul
 from tenant_configs.selectors import rules_current, rules_current_version
 
 PROOF_SPEC = DocumentSpec(key="transfer_proof", label="汇款凭证", formats=("jpg", "png", "pdf"), max_kb=10240)
-INVOICE_PDF_SPEC = DocumentSpec(key="invoice_pdf", label="发票 PDF", formats=("pdf",), max_kb=10240)
 MATERIALS_LABELS = {True: "含培训资料", False: "不含培训资料", None: "—"}
 REPORT_DAYS = 30
 # The gateways' notify endpoint (billing/urls_pay.py, mounted at pay/), should it not be routed.
@@ -698,74 +699,74 @@ def _invoice_rows() -> list[dict]:
             "type": _invoice_type_label(invoice.invoice_type),
             "amount": format_yuan(invoice.amount_fen),
             "paid": invoice.order.status == OrderStatus.PAID,
+            "electronic": invoice.invoice_type in PLATFORM_INVOICE_TYPES,
         }
         for invoice in selectors.invoices_requested()
     ]
 
 
-@staff_required("finance")
-@require_GET
-def finance_invoices(request: HttpRequest) -> HttpResponse:
+def _invoices_page(request: HttpRequest, *, error: str = "", status: int = 200) -> HttpResponse:
     return _finance(
         request,
         "billing/finance/invoices.html",
-        {"rows": _invoice_rows(), "tab": "invoices", "today": timezone.localdate()},
+        {
+            "rows": _invoice_rows(),
+            "tab": "invoices",
+            "today": timezone.localdate(),
+            "einvoice_configured": einvoice_settings() is not None,
+            "error": error,
+        },
+        status=status,
     )
+
+
+@staff_required("finance")
+@require_GET
+def finance_invoices(request: HttpRequest) -> HttpResponse:
+    return _invoices_page(request)
+
+
+def _requested_invoice(invoice_id: int) -> Invoice:
+    try:
+        return selectors.invoices_requested().get(pk=invoice_id)
+    except Invoice.DoesNotExist:
+        raise Http404 from None
 
 
 @staff_required("finance")
 @require_POST
 def finance_invoice_issue(request: HttpRequest, invoice_id: int) -> HttpResponse:
-    try:
-        invoice = selectors.invoices_requested().get(pk=invoice_id)
-    except Invoice.DoesNotExist:
-        raise Http404 from None
-
-    def refused(message: str) -> HttpResponse:
-        return _finance(
-            request,
-            "billing/finance/invoices.html",
-            {"rows": _invoice_rows(), "tab": "invoices", "today": timezone.localdate(), "error": message},
-            status=400,
-        )
-
+    """Finance registers an invoice issued on the tax-control device (number, date, optional PDF)."""
+    invoice = _requested_invoice(invoice_id)
     try:
         issued_on = date.fromisoformat(request.POST.get("issued_on", ""))
     except ValueError:
-        return refused("请填写开票日期")
-    if not request.POST.get("number", "").strip():
-        return refused("请填写发票号码")
-    if invoice.order.status != OrderStatus.PAID:
-        return refused("订单支付后才能开票")
-    pdf_id = None
+        return _invoices_page(request, error="请填写开票日期", status=400)
     upload = request.FILES.get("pdf")
-    if upload is not None:
-        order = invoice.order
-        try:
-            # Stored in the payer's slot, so the payer opens it from the order's page.
-            pdf_id = document_upload(
-                owner=order.created_by,
-                key=f"invoice:{order.number}",
-                spec=INVOICE_PDF_SPEC,
-                data=upload.read(),
-                filename=upload.name,
-                review_required=False,
-                company=order.payer_company,
-                actor=request.user,
-            ).pk
-        except (UploadProblem, DocumentError) as problem:
-            return refused(f"发票 PDF：{problem.message}")
     try:
-        invoice_issue(
+        invoice_issue_by_finance(
             invoice_id=invoice.pk,
             actor=request.user,
             number=request.POST.get("number", ""),
             issued_on=issued_on,
-            pdf_document_id=pdf_id,
+            pdf=(upload.read(), upload.name) if upload is not None else None,
         )
     except BillingError as error:
-        return refused(error.message)
+        return _invoices_page(request, error=error.message, status=400)
     messages.success(request, f"订单 {invoice.order.number} 的发票已开具。")
+    return redirect("billing:finance-invoices")
+
+
+@staff_required("finance")
+@require_POST
+def finance_invoice_issue_electronic(request: HttpRequest, invoice_id: int) -> HttpResponse:
+    """电子开票: the tenant's e-invoice platform issues the invoice."""
+    invoice = _requested_invoice(invoice_id)
+    try:
+        issued = invoice_issue_electronic(invoice_id=invoice.pk, actor=request.user)
+    except BillingError as error:
+        return _invoices_page(request, error=error.message, status=400)
+    messages.success(request, f"订单 {invoice.order.number} 的电子发票已开具（发票号码 {issued.number}）。")
     return redirect("billing:finance-invoices")
 
 

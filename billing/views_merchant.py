@@ -1,5 +1,5 @@
 """商户设置 (finance console): finance staff enter each channel's merchant credentials (WeChat Pay APIv2 or
-APIv3, Alipay, Stripe). They are validated and stored encrypted by billing.merchant_settings; keys and secrets
+APIv3, Alipay, Stripe) and the e-invoice platform's (billing.einvoice). They are validated and stored encrypted by billing.merchant_settings; keys and secrets
 are never shown back (已设置, or the last four characters of a short secret), and a secret field left blank
 keeps the stored value. Every save is audited (the fields changed, never their values)."""
 
@@ -13,8 +13,10 @@ from django.views.decorators.http import require_GET, require_http_methods
 from billing import split
 from billing.merchant_settings import (
     CHANNEL_KINDS,
+    EINVOICE,
     KEPT_WHEN_BLANK,
     KINDS,
+    SLOT_KINDS,
     MerchantSettingsInvalid,
     merchant_settings_load,
     merchant_settings_update,
@@ -42,7 +44,9 @@ KIND_LABELS = {
     "wechat_v3": "微信支付 APIv3（微信支付公钥）",
     "alipay": "支付宝（公钥模式，RSA2）",
     "stripe": "Stripe",
+    "einvoice": "电子发票开放平台（HMAC-SHA256 签名）",
 }
+EINVOICE_LABEL = "电子发票平台"
 PEM_HINT = "粘贴 PEM 全文（含 -----BEGIN … 行）"
 KIND_FIELDS: dict[str, tuple[FieldSpec, ...]] = {
     "wechat_v2": (
@@ -72,7 +76,17 @@ KIND_FIELDS: dict[str, tuple[FieldSpec, ...]] = {
         FieldSpec("secret_key", "Secret key", hint="sk_live_ / sk_test_ / rk_ 开头"),
         FieldSpec("webhook_secret", "Webhook signing secret", hint="whsec_ 开头"),
     ),
+    "einvoice": (
+        FieldSpec("endpoint", "接口地址", hint="https:// 开头，由开票平台提供"),
+        FieldSpec("app_key", "appKey"),
+        FieldSpec("app_secret", "appSecret", hint="至少 16 位"),
+        FieldSpec("seller_tax_number", "销售方纳税人识别号", hint="统一社会信用代码，大写字母和数字"),
+    ),
 }
+
+
+def _slot_label(channel: str) -> str:
+    return EINVOICE_LABEL if channel == EINVOICE else split.CHANNEL_LABELS.get(channel, channel)
 
 
 def _shown(field: FieldSpec, value: str) -> str:
@@ -110,15 +124,26 @@ def finance_merchant(request: HttpRequest) -> HttpResponse:
                 "updated_at": updated.get(channel),
             }
         )
-    return _page(request, "billing/finance/merchant.html", {"rows": rows})
+    einvoice = merchant_settings_load(EINVOICE)
+    return _page(
+        request,
+        "billing/finance/merchant.html",
+        {
+            "rows": rows,
+            "einvoice": {
+                "kind": KIND_LABELS[einvoice.kind] if einvoice else "",
+                "updated_at": updated.get(EINVOICE),
+            },
+        },
+    )
 
 
 @staff_required("finance")
 @require_http_methods(["GET", "POST"])
 def finance_merchant_edit(request: HttpRequest, channel: str) -> HttpResponse:
-    if channel not in CHANNEL_KINDS:
+    if channel not in SLOT_KINDS:
         raise Http404("unknown channel")
-    kinds = [name for name, model in KINDS.items() if model in CHANNEL_KINDS[channel]]
+    kinds = [name for name, model in KINDS.items() if model in SLOT_KINDS[channel]]
     current = merchant_settings_load(channel)
     chosen = request.POST.get("kind") or request.GET.get("kind") or (current.kind if current else kinds[0])
     if chosen not in kinds:
@@ -133,7 +158,7 @@ def finance_merchant_edit(request: HttpRequest, channel: str) -> HttpResponse:
         except MerchantSettingsInvalid as invalid:
             errors = invalid.errors
         else:
-            label = split.CHANNEL_LABELS.get(channel, channel)
+            label = _slot_label(channel)
             messages.success(
                 request,
                 f"{label}的商户设置已保存（{len(changed)} 项变更）。"
@@ -160,7 +185,7 @@ def finance_merchant_edit(request: HttpRequest, channel: str) -> HttpResponse:
         "billing/finance/merchant_edit.html",
         {
             "channel": channel,
-            "label": split.CHANNEL_LABELS.get(channel, channel),
+            "label": _slot_label(channel),
             "kinds": [(name, KIND_LABELS[name]) for name in kinds],
             "kind": chosen,
             "fields": fields,
