@@ -57,6 +57,7 @@ TENANT_APPS = [
     "membership",
     "billing",
     "certificates",
+    "learning",
     "axes",
     "rest_framework.authtoken",
 ]

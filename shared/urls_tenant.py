@@ -115,6 +115,7 @@ urlpatterns = [
     path("documents/", include("shared.documents.urls")),
     path("pay/", include("billing.urls_pay")),
     path("", include("certificates.urls")),  # /verify/<code>/, /certificates/…, /api/v1/certificates/…
+    path("", include("learning.urls")),  # /learning/…, /api/v1/learning/…
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("", include("shared.accounts.urls_profile")),
