@@ -1,6 +1,6 @@
 """API routes of certificates, under /api/v1/ (included by certificates/urls.py)."""
 
-from django.urls import path
+from django.urls import include, path
 
 from certificates import api
 
@@ -10,4 +10,5 @@ urlpatterns = [
         "certificates/<int:certificate_id>/pdf/", api.CertificatePdfApi.as_view(), name="api-certificate-pdf"
     ),
     path("verify/<str:code>/", api.CertificateVerifyApi.as_view(), name="api-verify"),
+    path("", include("certificates.api_exams")),
 ]

@@ -186,3 +186,146 @@ class CertificateCounter(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind_code} {self.year}: {self.last_seq}"
+
+
+# ---------------------------------------------------------------------------------------------------------
+# exams: sessions, seats (with the admission ticket), scores and the association's review of passes
+# ---------------------------------------------------------------------------------------------------------
+
+
+class ExamSessionKind(models.TextChoices):
+    NORMAL = "normal", "正常考试"
+    RETAKE = "retake", "补考"
+
+
+class ExamSession(models.Model):
+    """One sitting of a program's exam: where and when, how many seats, and when tickets may be printed."""
+
+    program = models.ForeignKey(
+        "registration.Program",
+        on_delete=models.PROTECT,
+        related_name="exam_sessions",
+        verbose_name="培训项目",
+    )
+    name = models.CharField("考试名称", max_length=120)
+    kind = models.CharField("考试类型", max_length=10, choices=ExamSessionKind.choices, default="normal")
+    starts_at = models.DateTimeField("考试时间")
+    location = models.CharField("考试地点", max_length=200)
+    seats = models.PositiveIntegerField("座位数")
+    seats_taken = models.PositiveIntegerField("已安排", default=0)
+    print_opens_at = models.DateTimeField("开始打印")
+    print_closes_at = models.DateTimeField("停止打印")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = "考试场次"
+        verbose_name_plural = "考试场次"
+        ordering = ["-starts_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(seats_taken__lte=models.F("seats")), name="certificates_exam_seats_le"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(print_opens_at__lt=models.F("print_closes_at")),
+                name="certificates_exam_print_window",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name}（{self.get_kind_display()}）"
+
+
+class ExamEntryStatus(models.TextChoices):
+    ASSIGNED = "assigned", "已安排"
+    ABSENT = "absent", "缺考"
+    SCORED = "scored", "已录入成绩"
+
+
+# The one transition table of an exam entry (DESIGN §5): a score or an absence is final for that sitting;
+# someone who failed sits again in a retake session (a new entry).
+EXAM_ENTRY_TRANSITIONS: dict[str, frozenset[str]] = {
+    ExamEntryStatus.ASSIGNED: frozenset({ExamEntryStatus.ABSENT, ExamEntryStatus.SCORED}),
+    ExamEntryStatus.ABSENT: frozenset(),
+    ExamEntryStatus.SCORED: frozenset(),
+}
+
+
+class ExamEntry(models.Model):
+    """An application's seat in an exam session, with its admission ticket (准考证/测试证) number."""
+
+    session = models.ForeignKey(ExamSession, on_delete=models.PROTECT, related_name="entries")
+    application = models.ForeignKey(
+        "registration.Application", on_delete=models.PROTECT, related_name="exam_entries"
+    )
+    seat_number = models.PositiveIntegerField("座位号")
+    ticket_number = models.CharField("准考证号", max_length=64, unique=True)
+    status = models.CharField(
+        "状态", max_length=20, choices=ExamEntryStatus.choices, default=ExamEntryStatus.ASSIGNED
+    )
+    assigned_at = models.DateTimeField(default=timezone.now)
+    assigned_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        verbose_name = "考生座位"
+        verbose_name_plural = "考生座位"
+        ordering = ["session", "seat_number"]
+        constraints = [
+            models.UniqueConstraint(fields=["session", "seat_number"], name="certificates_exam_seat_unique"),
+            models.UniqueConstraint(
+                fields=["session", "application"], name="certificates_exam_one_seat_per_application"
+            ),
+            # No double-booking: an application holds at most one seat not yet scored or marked absent.
+            models.UniqueConstraint(
+                fields=["application"],
+                condition=models.Q(status="assigned"),
+                name="certificates_exam_one_open_seat",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.session} · {self.seat_number}"
+
+
+class ScoreSource(models.TextChoices):
+    MANUAL = "manual", "手工录入"
+    IMPORT = "import", "Excel 导入"
+
+
+class Score(models.Model):
+    """The score of one entry; `passed` is decided by certificates.rules_exams from the tenant's ExamRules
+    when it is entered. The association then reviews passes (成绩确认), which issues the qualification."""
+
+    entry = models.OneToOneField(ExamEntry, on_delete=models.PROTECT, related_name="score")
+    score = models.DecimalField("分数", max_digits=5, decimal_places=1)
+    passed = models.BooleanField("合格")
+    source = models.CharField("来源", max_length=10, choices=ScoreSource.choices)
+    entered_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    entered_at = models.DateTimeField(default=timezone.now)
+    pass_reviewed_at = models.DateTimeField("成绩确认时间", null=True, blank=True)
+    pass_reviewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    certificate = models.ForeignKey(
+        Certificate, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        verbose_name = "成绩"
+        verbose_name_plural = "成绩"
+        constraints = [
+            models.CheckConstraint(condition=models.Q(score__gte=0), name="certificates_score_not_negative"),
+            models.CheckConstraint(
+                condition=models.Q(pass_reviewed_at__isnull=True) | models.Q(passed=True),
+                name="certificates_score_review_only_passes",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.entry} · {self.score}"

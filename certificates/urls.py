@@ -17,4 +17,5 @@ urlpatterns = [
     path("certificates/console/batches/", views.console_batch_start, name="batch-start"),
     path("certificates/console/batches/<int:batch_id>/", views.console_batch, name="batch"),
     path("api/v1/", include("certificates.api_urls")),
+    path("", include("certificates.urls_exams")),
 ]
