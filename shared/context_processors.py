@@ -21,6 +21,7 @@ def _branding(tenant) -> dict:
         "home_notice": branding.home_notice,
         "contact_phone": rules.association.contact_phone,
         "membership_enabled": rules.membership.enabled,
+        "learning_enabled": rules.learning.enabled,
     }
 
 
