@@ -50,6 +50,7 @@ from billing.providers.base import (
     PaymentResult,
     RefundResult,
 )
+from certificates.services import certificates_issue_on_payment
 from membership.models import FeeStatus, MembershipFee, MembershipStatus
 from membership.services import membership_fees_mark_paid
 from registration.models import Application, ApplicationStatus
@@ -355,6 +356,15 @@ def _order_mark_paid(*, order: Order, actor: User | None, now: datetime) -> None
     applications_mark_paid(
         application_ids=application_ids, rules_version=order.rules_version, actor=actor, now=now
     )
+    if application_ids:
+        certificates_issue_on_payment(
+            rules=rules_current(),
+            applications=list(
+                Application.objects.select_related("program", "person").filter(pk__in=application_ids)
+            ),
+            actor=actor,
+            now=now,
+        )
     fee_ids = list(order.items.exclude(membership_fee=None).values_list("membership_fee_id", flat=True))
     if fee_ids:
         membership_fees_mark_paid(fee_ids=fee_ids, actor=actor, now=now)

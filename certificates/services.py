@@ -36,7 +36,7 @@ from shared.accounts.models import PersonProfile, User, UserKind
 from shared.documents.models import Document, DocumentStatus
 from shared.errors import CodedError
 from shared.services import audit_record
-from tenant_configs.schema import CertificateKindRules, Rules
+from tenant_configs.schema import CertificateCondition, CertificateKindRules, Rules
 
 logger = logging.getLogger(__name__)
 
@@ -440,3 +440,33 @@ def certificate_batch_run(*, batch_id: int, rules: Rules | None = None) -> Certi
             error=f"{missing} 个报名已不存在，未发证" if missing else "",
         )
     return CertificateBatch.objects.get(pk=batch_id)
+
+
+PAYMENT_CONDITIONS = frozenset(
+    {CertificateCondition.AFTER_PAYMENT, CertificateCondition.AFTER_PAYMENT_APPROVAL}
+)
+
+
+def certificates_issue_on_payment(
+    *, rules: Rules, applications: list[Application], actor: User | None, now: datetime | None = None
+) -> list[Certificate]:
+    """Billing calls this inside the transaction that marks the applications paid (an online notify, or
+    finance confirming a transfer): the kinds issued after payment (听课证) for each application whose program
+    they apply to. Idempotent like certificate_issue."""
+    kinds = [kind for kind in rules.certificates.kinds if kind.condition in PAYMENT_CONDITIONS]
+    issued = []
+    for application in applications:
+        for kind in kinds:
+            if kind.programs and application.program.code not in kind.programs:
+                continue
+            issued.append(
+                certificate_issue(
+                    rules=rules,
+                    kind_code=kind.code,
+                    holder=application.person,
+                    application=application,
+                    actor=actor,
+                    now=now,
+                )
+            )
+    return issued

@@ -110,6 +110,24 @@ def _billing_cleanup(schema: str, *, company=None, person=None, users=(), sessio
     cleanup(schema, users=users, sessions=sessions, companies=[company] if company else [])
 
 
+def _certificates_cleanup(schema: str, *, holders) -> None:
+    """Certificates issued to `holders` by the flow (their audit entries, stored PDFs and rows)."""
+    from certificates.models import Certificate
+    from shared.models import AuditEntry
+
+    connection.set_schema_to_public()
+    with schema_context(schema):
+        certificates = Certificate.objects.filter(holder__in=[holder.pk for holder in holders])
+        AuditEntry.objects.filter(
+            object_type="certificates.certificate",
+            object_id__in=[str(pk) for pk in certificates.values_list("pk", flat=True)],
+        ).delete()
+        for certificate in certificates:
+            if certificate.pdf:
+                certificate.pdf.delete(save=False)
+        certificates.delete()
+
+
 def _confirm_transfer(
     browser, browser_context_args, live_url, host: str, reference: str, expected: str
 ) -> None:
@@ -310,7 +328,23 @@ def test_shanghai_company_pays_by_transfer_with_the_required_proof_and_the_assoc
                 )
             )
             assert statuses == {"paid"}
+        # The association's confirmation issues each person's 听课证; the company downloads them.
+        page.goto(live_url(host, "/certificates/"))
+        rows = page.locator(".certificate-row", has_text="听课证")
+        expect(rows).to_have_count(len(applications))
+        expect(rows.first.locator(".status")).to_have_text("有效")
+        assert rows.first.get_attribute("data-number").startswith("SHTK")
+        printed = page.evaluate(
+            """async (url) => {
+                const response = await fetch(url);
+                const head = new Uint8Array(await response.arrayBuffer()).slice(0, 4);
+                return [response.status, response.headers.get("content-type"), String.fromCharCode(...head)];
+            }""",
+            rows.first.locator("a.download").get_attribute("href"),
+        )
+        assert printed == [200, "application/pdf", "%PDF"]
     finally:
+        _certificates_cleanup("shanghai", holders=persons)
         _billing_cleanup("shanghai", company=company, users=[*persons, operator], sessions=[session])
 
 
