@@ -37,7 +37,7 @@ ELIGIBLE_STATUSES: dict[str, tuple[str, ...]] = {
     CertificateCondition.AFTER_MEMBERSHIP_PAYMENT: (),  # issued by membership, not per program
 }
 
-_RELATED = ("holder",)
+_RELATED = ("holder", "application__session")
 
 
 def kind_rules(rules: Rules, kind_code: str) -> CertificateKindRules | None:

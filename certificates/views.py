@@ -76,12 +76,23 @@ def my_certificates(request: HttpRequest) -> HttpResponse:
     if user.kind == UserKind.STAFF:
         return redirect("certificates:console")
     certificates = list(selectors.certificates_visible_to(viewer=user)[:500])
+    rules = rules_current()
+    institutions = {item.code: item.name for item in rules.organizations.institutions}
     rows = [
         {
             "certificate": certificate,
             "state": certificate.state(),
             "state_label": certificate.state_label(),
             "holder_name": certificate.holder_snapshot.get("name", ""),
+            # henan's registry: who issued it, where the training was, the employer at issuance.
+            "issuer": rules.association.name,
+            "institution": institutions.get(
+                certificate.application.session.institution_code
+                if certificate.application_id and certificate.application.session_id
+                else "",
+                "",
+            ),
+            "employer": certificate.holder_snapshot.get("company_name", ""),
         }
         for certificate in certificates
     ]

@@ -443,6 +443,13 @@ def test_the_holder_lists_and_downloads_their_certificate(twins):
     assert listing.status_code == 200
     assert listing.content.decode().count('class="certificate-row"') == 1
     assert certificate.number in listing.content.decode()
+    # The registry's columns: issuer (the association), employer at issuance.
+    with schema_context("sichuan"):
+        issuer = rules_current().association.name
+    assert f'<td class="issuer">{issuer}</td>' in listing.content.decode()
+    assert f'<td class="employer">{certificate.holder_snapshot.get("company_name") or "—"}</td>' in (
+        listing.content.decode()
+    )
     assert download.status_code == 200 and download["Content-Type"] == "application/pdf"
     assert download.content.startswith(b"%PDF-")
     with schema_context("sichuan"):  # the holder's own download is not an access to someone's record
