@@ -329,3 +329,57 @@ class Score(models.Model):
 
     def __str__(self) -> str:
         return f"{self.entry} · {self.score}"
+
+
+# ---------------------------------------------------------------------------------------------------------
+# continuing education (继续教育): hours recorded against a certificate, counted per cycle
+# ---------------------------------------------------------------------------------------------------------
+
+
+class ContinuingEducationSource(models.TextChoices):
+    STAFF = "staff", "工作人员录入"
+    LEARNING = "learning", "在线学习"
+
+
+class ContinuingEducationHours(models.Model):
+    """Hours (学时) of continuing education credited to one certificate, in the cycle they were earned.
+
+    `cycle_start` is fixed when the hours are recorded (the certificate's cycle on that day, see
+    certificates.selectors.ce_cycle), so a later change of `cycle_years` never moves hours between cycles.
+    Hours from learning name their course: a course credits a certificate once."""
+
+    certificate = models.ForeignKey(
+        Certificate, on_delete=models.PROTECT, related_name="ce_hours", verbose_name="证书"
+    )
+    hours = models.DecimalField("学时", max_digits=5, decimal_places=1)
+    source = models.CharField("来源", max_length=10, choices=ContinuingEducationSource.choices)
+    course = models.ForeignKey(
+        "learning.Course", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    note = models.CharField("说明", max_length=200, blank=True)
+    cycle_start = models.DateField("继续教育周期起始日")
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    recorded_at = models.DateTimeField("录入时间", default=timezone.now)
+
+    class Meta:
+        verbose_name = "继续教育学时"
+        verbose_name_plural = "继续教育学时"
+        ordering = ["-recorded_at", "-id"]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(hours__gt=0), name="certificates_ce_hours_positive"),
+            models.CheckConstraint(
+                condition=models.Q(source="staff") | models.Q(course__isnull=False),
+                name="certificates_ce_learning_has_course",
+            ),
+            models.UniqueConstraint(
+                fields=["certificate", "course"],
+                condition=models.Q(course__isnull=False),
+                name="certificates_ce_one_credit_per_course",
+            ),
+        ]
+        indexes = [models.Index(fields=["certificate", "cycle_start"], name="certificates_ce_cycle")]
+
+    def __str__(self) -> str:
+        return f"{self.certificate_id} · {self.hours} 学时"

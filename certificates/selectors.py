@@ -8,14 +8,29 @@ association staff every certificate of their tenant. Not-yours and does-not-exis
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
+from datetime import date, timedelta
+from decimal import Decimal
 
 from django.db import connection
-from django.db.models import Q, QuerySet
+from django.db.models import Q, QuerySet, Sum
+from django.utils import timezone
 
-from certificates.models import Certificate, CertificateBatch
-from registration.models import Application, ApplicationStatus
+from certificates.models import (
+    Certificate,
+    CertificateBatch,
+    CertificateStatus,
+    ContinuingEducationHours,
+)
+from registration.models import Application, ApplicationStatus, Program
 from shared.accounts.models import User, UserKind
-from tenant_configs.schema import CertificateCondition, CertificateKindRules, Rules
+from tenant_configs.schema import (
+    CertificateCondition,
+    CertificateKind,
+    CertificateKindRules,
+    ProgramKind,
+    Rules,
+)
 
 # secrets.token_urlsafe(16): 22 characters of the URL-safe base64 alphabet. Anything else is refused
 # before the database is asked.
@@ -131,3 +146,139 @@ def applications_eligible(*, rules: Rules, kind_code: str, program_id: int) -> Q
 def batch_get(*, batch_id: int) -> CertificateBatch:
     """Preconditions: the caller is staff (the view checks the role)."""
     return CertificateBatch.objects.get(pk=batch_id)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# continuing education (继续教育): enrolment by certificate number, hours per cycle
+# ---------------------------------------------------------------------------------------------------------
+
+# Cards that admit to a course or an exam are not certificates a holder renews by continuing education.
+CE_EXCLUDED_KINDS = (
+    CertificateKind.TEST_CARD,
+    CertificateKind.ADMISSION_TICKET,
+    CertificateKind.ATTENDANCE_CARD,
+)
+
+
+def _number_matches(number: str) -> Q:
+    number = (number or "").strip()
+    return Q(number=number) | Q(number=number.upper())
+
+
+def certificate_for_holder_by_number(*, holder: User, number: str) -> Certificate | None:
+    """The holder's own certificate with this registry number that continuing education may renew: not
+    revoked (an expired one is allowed: renewing it is the point) and not an admission card. None when
+    the number is blank, unknown, another person's or revoked — the applicant is told the same for all."""
+    if not (number or "").strip():
+        return None
+    return (
+        Certificate.objects.filter(_number_matches(number), holder=holder)
+        .exclude(status=CertificateStatus.REVOKED)
+        .exclude(kind__in=CE_EXCLUDED_KINDS)
+        .first()
+    )
+
+
+def certificate_get_by_number(*, number: str) -> Certificate:
+    """Staff console: the tenant's certificate with this registry number. Raises Certificate.DoesNotExist.
+    Preconditions: the caller is association staff (every certificate of the tenant is theirs to see)."""
+    if not (number or "").strip():
+        raise Certificate.DoesNotExist
+    certificate = Certificate.objects.select_related("holder").filter(_number_matches(number)).first()
+    if certificate is None:
+        raise Certificate.DoesNotExist
+    return certificate
+
+
+def _years_after(day: date, years: int) -> date:
+    try:
+        return day.replace(year=day.year + years)
+    except ValueError:  # 29 February into a year that has none
+        return day.replace(year=day.year + years, day=28)
+
+
+def ce_cycle(*, issued_on: date, cycle_years: int, on: date) -> tuple[date, date]:
+    """The continuing-education cycle containing `on`: cycles run from the issue date in steps of
+    `cycle_years` years; returns (first day, last day). Before the issue date it is the first cycle."""
+    cycle_years = max(cycle_years, 1)
+    start, index = issued_on, 0
+    while True:
+        following = _years_after(issued_on, (index + 1) * cycle_years)
+        if on < following:
+            return start, following - timedelta(days=1)
+        index += 1
+        start = following
+
+
+@dataclass(frozen=True)
+class CeProgress:
+    hours: Decimal  # hours credited in the current cycle
+    hours_required: int
+    cycle_start: date
+    cycle_end: date  # the cycle's last day
+
+    def __iter__(self):
+        return iter((self.hours, self.hours_required, self.cycle_start, self.cycle_end))
+
+
+def ce_cycle_of(*, rules: Rules, certificate: Certificate, on: date | None = None) -> tuple[date, date]:
+    issued_on = timezone.localtime(certificate.issued_at).date()
+    on = on or timezone.localdate()
+    return ce_cycle(
+        issued_on=issued_on, cycle_years=rules.certificates.continuing_education.cycle_years, on=on
+    )
+
+
+def ce_progress_for(
+    *, rules: Rules, certificates: list[Certificate], today: date | None = None
+) -> dict[int, CeProgress]:
+    """`ce_progress` of many certificates in one query: {certificate id: progress}."""
+    cycles = {
+        certificate.pk: ce_cycle_of(rules=rules, certificate=certificate, on=today)
+        for certificate in certificates
+    }
+    if not cycles:
+        return {}
+    wanted = Q()
+    for certificate_id, (start, _end) in cycles.items():
+        wanted |= Q(certificate_id=certificate_id, cycle_start=start)
+    sums = dict(
+        ContinuingEducationHours.objects.filter(wanted)
+        .values("certificate_id")
+        .annotate(total=Sum("hours"))
+        .values_list("certificate_id", "total")
+    )
+    required = rules.certificates.continuing_education.hours_required
+    return {
+        certificate_id: CeProgress(sums.get(certificate_id) or Decimal("0.0"), required, start, end)
+        for certificate_id, (start, end) in cycles.items()
+    }
+
+
+def ce_progress(*, rules: Rules, certificate: Certificate, today: date | None = None) -> CeProgress:
+    """(hours in the current cycle, hours required, cycle start, cycle end) of one certificate; unpacks
+    as a tuple. The current cycle is the one containing `today` (local date)."""
+    return ce_progress_for(rules=rules, certificates=[certificate], today=today)[certificate.pk]
+
+
+def ce_hours_rows(*, certificate: Certificate) -> QuerySet[ContinuingEducationHours]:
+    """The hours recorded against a certificate, newest first. Preconditions: the caller may see it."""
+    return ContinuingEducationHours.objects.select_related("course", "recorded_by").filter(
+        certificate=certificate
+    )
+
+
+def ce_program(*, rules: Rules) -> Program | None:
+    """The open program people enrol in for continuing education by certificate number (with a wizard),
+    or None when the rules do not key continuing education by certificate number."""
+    if not rules.certificates.continuing_education.keyed_by_certificate_number:
+        return None
+    codes = [
+        program.code
+        for program in rules.programs
+        if program.kind == ProgramKind.CONTINUING_EDUCATION and program.wizard_steps
+    ]
+    if not codes:
+        return None
+    found = {program.code: program for program in Program.objects.filter(code__in=codes, is_open=True)}
+    return next((found[code] for code in codes if code in found), None)

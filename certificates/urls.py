@@ -3,7 +3,7 @@ verification page, the holder's and company's certificates, the staff console an
 
 from django.urls import include, path
 
-from certificates import views
+from certificates import views, views_ce
 
 app_name = "certificates"
 
@@ -16,6 +16,7 @@ urlpatterns = [
     path("certificates/console/<int:certificate_id>/revoke/", views.console_revoke, name="revoke"),
     path("certificates/console/batches/", views.console_batch_start, name="batch-start"),
     path("certificates/console/batches/<int:batch_id>/", views.console_batch, name="batch"),
+    path("certificates/console/ce-hours/", views_ce.console_ce_hours, name="ce-hours"),
     path("api/v1/", include("certificates.api_urls")),
     path("", include("certificates.urls_exams")),
 ]

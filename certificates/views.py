@@ -13,7 +13,7 @@ from django.utils.http import urlencode
 from django.views.decorators.http import require_GET, require_POST
 
 from certificates import selectors, services
-from certificates.models import Certificate, CertificateBatch
+from certificates.models import Certificate, CertificateBatch, CertificateStatus
 from certificates.numbering import mask_name
 from registration.models import Program
 from shared.accounts.models import UserKind
@@ -78,6 +78,17 @@ def my_certificates(request: HttpRequest) -> HttpResponse:
     certificates = list(selectors.certificates_visible_to(viewer=user)[:500])
     rules = rules_current()
     institutions = {item.code: item.name for item in rules.organizations.institutions}
+    # Continuing education: hours this cycle per renewable certificate, and where the holder enrols.
+    continuing = rules.certificates.continuing_education
+    renewable = [
+        certificate
+        for certificate in certificates
+        if continuing.enabled
+        and certificate.status != CertificateStatus.REVOKED
+        and certificate.kind not in selectors.CE_EXCLUDED_KINDS
+    ]
+    progress = selectors.ce_progress_for(rules=rules, certificates=renewable)
+    ce_program = selectors.ce_program(rules=rules) if user.kind == UserKind.PERSON and renewable else None
     rows = [
         {
             "certificate": certificate,
@@ -93,13 +104,20 @@ def my_certificates(request: HttpRequest) -> HttpResponse:
                 "",
             ),
             "employer": certificate.holder_snapshot.get("company_name", ""),
+            "ce": progress.get(certificate.pk),
+            "ce_enrol_url": (
+                f"{reverse('training:wizard', args=[ce_program.pk])}?"
+                f"{urlencode({'certificate_number': certificate.number})}"
+                if ce_program is not None and certificate.pk in progress
+                else ""
+            ),
         }
         for certificate in certificates
     ]
     return render(
         request,
         "certificates/mine.html",
-        {"rows": rows, "for_company": user.kind == UserKind.COMPANY},
+        {"rows": rows, "for_company": user.kind == UserKind.COMPANY, "ce_enabled": bool(renewable)},
     )
 
 
@@ -159,6 +177,7 @@ def console_list(request: HttpRequest) -> HttpResponse:
             "kind_code": kind_code,
             "kinds": rules.certificates.kinds,
             "may_issue": may_issue,
+            "ce_enabled": rules.certificates.continuing_education.enabled,
             "batch_form": BatchForm(rules=rules),
             "batches": CertificateBatch.objects.all()[:10],
         },

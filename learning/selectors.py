@@ -15,12 +15,14 @@ from registration.models import Application, ApplicationStatus, Program
 from shared.accounts.models import Company, User, UserKind
 from tenant_configs.schema import Rules
 
-# An application that entitles its person to the program's courses: paid (or completed after paying).
+# An application that entitles its person to the program's courses: paid (or completed after paying), or
+# approved with nothing to pay (henan's trainings are not paid online; members train free).
 ENTITLED_STATUSES = frozenset({ApplicationStatus.PAID, ApplicationStatus.COMPLETED})
 
 
 def _entitled_program_ids(person: User) -> QuerySet:
-    return Application.objects.filter(person=person, status__in=ENTITLED_STATUSES).values("program_id")
+    entitled = Q(status__in=ENTITLED_STATUSES) | Q(status=ApplicationStatus.APPROVED, fee_fen=0)
+    return Application.objects.filter(entitled, person=person).values("program_id")
 
 
 def courses_for_person(*, person: User) -> QuerySet[Course]:

@@ -15,6 +15,7 @@ from django.core.files import File
 from django.db import transaction
 from django.utils import timezone
 
+from certificates.continuing_education import ce_hours_from_learning
 from learning import rules as engine
 from learning.models import VIDEO_EXTENSIONS, Course, CourseCompletion, Lesson, LessonProgress, WatchSession
 from learning.selectors import person_enrolled_in_course
@@ -267,6 +268,8 @@ def heartbeat_record(
                 actor=person, action="learning.lesson_complete", target=progress, data={"lesson": lesson.pk}
             )
             course_done = _course_complete_if_done(person=person, course=lesson.course, now=now)
+            if course_done:  # continuing education: the course's hours count for the certificate
+                ce_hours_from_learning(rules=rules, person=person, course=lesson.course, now=now)
     return HeartbeatResult(decision=decision, progress=progress, course_completed=course_done)
 
 

@@ -148,6 +148,16 @@ class Application(models.Model):
     fee_fen = models.PositiveIntegerField(default=0)
     rules_version = models.PositiveIntegerField("规则版本")
     rejection_reason = models.CharField(max_length=200, blank=True)
+    # Continuing education keyed by certificate number: the applicant's own certificate the answer named,
+    # checked when submitted (registration.services). Null for every other program.
+    certificate = models.ForeignKey(
+        "certificates.Certificate",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="continuing_education_applications",
+        verbose_name="继续教育证书",
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
     )

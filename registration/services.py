@@ -12,7 +12,7 @@ Every transition follows `APPLICATION_TRANSITIONS`, locks its rows, re-checks th
 
 import dataclasses
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -25,6 +25,8 @@ from django.db.models.functions import JSONObject
 from django.db.models.sql import InsertQuery
 from django.utils import timezone
 
+from certificates.models import Certificate
+from certificates.selectors import certificate_for_holder_by_number
 from membership.models import IN_GOOD_STANDING, Membership
 from registration import rules as engine
 from registration.models import (
@@ -43,7 +45,14 @@ from shared.accounts.models import PersonProfile, User, UserKind
 from shared.documents.models import Document, DocumentStatus
 from shared.errors import CodedError
 from shared.services import audit_record
-from tenant_configs.schema import ChoicesSource, PledgeStage, ProgramRules, Rules, Withdrawal
+from tenant_configs.schema import (
+    ChoicesSource,
+    PledgeStage,
+    ProgramKind,
+    ProgramRules,
+    Rules,
+    Withdrawal,
+)
 
 
 class ApplicationRefused(CodedError):
@@ -68,6 +77,10 @@ class ApplicantFacts:
 
 
 ALREADY_ENROLLED = engine.Problem("already_enrolled", engine.ALREADY_ENROLLED_MESSAGE)
+CERTIFICATE_NUMBER_FIELD = "certificate_number"
+CERTIFICATE_NOT_FOUND = engine.Problem(
+    "certificate_not_found", "证书编号不存在或不是本人的证书", CERTIFICATE_NUMBER_FIELD
+)
 STEP_LABELS = {"company": "单位审核", "institution": "培训机构确认", "association": "协会审核"}
 
 
@@ -93,6 +106,36 @@ def applicant_facts(*, rules: Rules, person: User) -> ApplicantFacts:
         is_member=rules.membership.enabled
         and Membership.objects.filter(person=person, status__in=IN_GOOD_STANDING).exists(),
     )
+
+
+def keyed_by_certificate_number(*, rules: Rules, program: ProgramRules) -> bool:
+    """Continuing education whose applicant names the certificate being renewed (henan: 按证书编号报名)."""
+    return (
+        program.kind == ProgramKind.CONTINUING_EDUCATION
+        and rules.certificates.continuing_education.keyed_by_certificate_number
+    )
+
+
+def _certificate_named(
+    *, rules: Rules, program: ProgramRules, person: User, answers: Mapping[str, object]
+) -> tuple[Certificate | None, tuple[engine.Problem, ...]]:
+    """The certificate a continuing-education application is for: the `certificate_number` answer must be
+    one of the applicant's own, not revoked certificates (expired is fine: renewing it is the point).
+
+    The engine is pure, so this lookup lives here; it runs only for such programs (one indexed read), so
+    other programs' statement budget is untouched. A blank answer is left to the engine's field_required
+    when the program has the field; without the field the application cannot name a certificate at all.
+    """
+    if not keyed_by_certificate_number(rules=rules, program=program):
+        return None, ()
+    number = answers.get(CERTIFICATE_NUMBER_FIELD)
+    if not isinstance(number, str) or not number.strip():
+        has_field = any(field.key == CERTIFICATE_NUMBER_FIELD for field in program.fields)
+        return None, (() if has_field else (CERTIFICATE_NOT_FOUND,))
+    certificate = certificate_for_holder_by_number(holder=person, number=number)
+    if certificate is None:
+        return None, (CERTIFICATE_NOT_FOUND,)
+    return certificate, ()
 
 
 def _is_member(rules: Rules, person: User):
@@ -478,8 +521,11 @@ def _submit_locked(
         submission=submission,
         now=now,
     )
-    if not decision.allowed:
-        return decision.problems
+    certificate, certificate_problems = _certificate_named(
+        rules=rules, program=program, person=person, answers=decision.cleaned_answers
+    )
+    if not decision.allowed or certificate_problems:
+        return (*decision.problems, *certificate_problems)
     status = ApplicationStatus.WAITLISTED if decision.waitlisted else _first_status(decision.review_chain)
     fields = {
         "session": session,
@@ -497,6 +543,7 @@ def _submit_locked(
         "submitted_at": now,
         "updated_at": now,
         "wizard_step": "",
+        "certificate": certificate,
     }
     if draft is not None:
         application = _draft_submit_locked(draft=draft, person=person, fields=fields)
@@ -623,7 +670,10 @@ def _decide(
     applicant: engine.ApplicantSnapshot,
     submission: engine.Submission,
     now: datetime,
-) -> engine.Decision:
+    person: User | None = None,
+) -> tuple[engine.Decision, Certificate | None]:
+    """The engine's decision, plus the certificate a continuing-education application names (`person`
+    given); raises ApplicationRefused with the problems of both."""
     decision = engine.evaluate(
         rules=rules,
         program_code=session.program.code,
@@ -632,9 +682,19 @@ def _decide(
         submission=submission,
         now=now,
     )
-    if not decision.allowed:
-        raise ApplicationRefused(decision.problems)
-    return decision
+    certificate, certificate_problems = (
+        _certificate_named(
+            rules=rules,
+            program=rules.program(session.program.code),
+            person=person,
+            answers=decision.cleaned_answers,
+        )
+        if person is not None
+        else (None, ())
+    )
+    if not decision.allowed or certificate_problems:
+        raise ApplicationRefused((*decision.problems, *certificate_problems))
+    return decision, certificate
 
 
 def _fee(
@@ -741,6 +801,11 @@ def application_draft_save(
             documents=frozenset(documents),
             pledges=accepted,
         )
+        step = program_rules.wizard_steps[keys.index(step_key)]
+        if not problems and CERTIFICATE_NUMBER_FIELD in step.fields:
+            _, problems = _certificate_named(
+                rules=rules, program=program_rules, person=person, answers=merged
+            )
         if problems:
             raise ApplicationRefused(problems)
         cleaned, _ = engine.clean_answers(rules=rules, program_code=program.code, answers=merged)
@@ -1049,6 +1114,10 @@ def application_correct(
         if with_materials is None:
             with_materials = application.with_materials
         problems += engine.materials_problems(program.price, with_materials)
+        certificate, certificate_problems = _certificate_named(
+            rules=rules, program=program, person=application.person, answers=cleaned
+        )
+        problems += certificate_problems
         if problems:
             raise ApplicationRefused(tuple(problems))
         changes = {
@@ -1062,6 +1131,7 @@ def application_correct(
             return application
         application.answers = dict(cleaned)
         application.with_materials = with_materials
+        application.certificate = certificate
         submission = engine.Submission(
             answers=cleaned, documents=frozenset(), pledges={}, with_materials=with_materials
         )
@@ -1073,7 +1143,7 @@ def application_correct(
             facts=ApplicantFacts(real_name_verified=True, has_photo=True, is_member=is_member),
         )
         application.updated_at = now
-        application.save(update_fields=["answers", "with_materials", "fee_fen", "updated_at"])
+        application.save(update_fields=["answers", "with_materials", "fee_fen", "certificate", "updated_at"])
         _event(
             application=application,
             action="correct",
@@ -1129,8 +1199,13 @@ def application_resubmit(
         )
         documents = read.documents
         submission = _completed(submission, program=program, person=person, session=session, read=read)
-        decision = _decide(
-            rules=rules, session=session, applicant=read.snapshot, submission=submission, now=now
+        decision, certificate = _decide(
+            rules=rules,
+            session=session,
+            applicant=read.snapshot,
+            submission=submission,
+            now=now,
+            person=person,
         )
         from_status = application.status
         application.status = (
@@ -1143,6 +1218,7 @@ def application_resubmit(
         application.review_chain = list(decision.review_chain)
         application.rules_version = rules_version
         application.rejection_reason = ""
+        application.certificate = certificate
         application.submitted_at = now
         application.updated_at = now
         application.save()

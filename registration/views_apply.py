@@ -5,6 +5,8 @@ enrolling its people in one action. Views read the POST, call one service, rende
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.http import urlencode
 from django.views.decorators.http import require_POST
 
 from registration import forms as form_specs
@@ -305,11 +307,23 @@ def _wizard_program(rules: Rules, program_id: int) -> tuple[Program, ProgramRule
 
 @person_required
 def wizard(request: HttpRequest, program_id: int) -> HttpResponse:
-    """Resume where the draft stopped (or start at the first step)."""
+    """Resume where the draft stopped (or start at the first step). A link that prefills a field
+    (我的证书's 继续教育报名 passes `?certificate_number=…`) opens the earliest step asking for it."""
     rules = rules_current()
     program, program_rules = _wizard_program(rules, program_id)
     draft = selectors.draft_for(program_id=program.pk, person=request.user)
     step = draft.wizard_step if draft and draft.wizard_step else program_rules.wizard_steps[0].key
+    prefilled = next(
+        (item for item in program_rules.wizard_steps if set(item.fields) & set(request.GET)), None
+    )
+    if prefilled is not None:
+        keys = [item.key for item in program_rules.wizard_steps]
+        if keys.index(prefilled.key) <= (keys.index(step) if step in keys else 0):
+            query = {key: request.GET[key] for key in prefilled.fields if key in request.GET}
+            url = reverse(
+                "training:wizard-step", kwargs={"program_id": program.pk, "step_key": prefilled.key}
+            )
+            return redirect(f"{url}?{urlencode(query)}")
     return redirect("training:wizard-step", program_id=program.pk, step_key=step)
 
 
@@ -329,6 +343,9 @@ def wizard_step(request: HttpRequest, program_id: int, step_key: str) -> HttpRes
         # Steps are taken in order; a later step's URL leads back to where the draft stands.
         return redirect("training:wizard-step", program_id=program.pk, step_key=keys[reached])
     answers = dict(draft.answers) if draft else {}
+    if request.method == "GET":
+        # Shown, not saved: the person still saves the step.
+        answers.update({key: request.GET[key] for key in step.fields if request.GET.get(key, "").strip()})
     pledges = {row.key: str(row.version) for row in draft.pledges.all()} if draft else {}
     problems: dict[str, list[str]] = {}
     is_last = position == len(steps) - 1
