@@ -9,14 +9,23 @@ database, no storage), measured in the same run on the same 1,000 certificates. 
 the share of the job's time that is rendering.
 
 Invariants that fail loudly: exactly N certificates, numbered 1..N without a gap or a duplicate, each with
-a stored PDF; the batch done with done_count == total == N; the counter at N.
+a stored PDF; the batch done with done_count == total == N; the counter at N. After the timing, every stored
+PDF is read back (not timed): its text (pdftotext) carries the certificate number and the holder's name, and
+the QR code on its page (pdftoppm -r 100, then zbarimg) decodes to exactly the certificate's verification URL.
+`text_ok` / `qr_ok` in the output count the PDFs that passed; a missing tool is named in `tools_missing` and
+its count is null (the check did not run), never a silent pass.
 
 CERT_BATCH_SIZE overrides N (e.g. 50 for a quick check).
 """
 
 import os
+import shutil
+import subprocess
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
 
 from django.db import connection
 from django.test import override_settings
@@ -53,6 +62,8 @@ def _ensure_tenant():
         # henan: registry on, 合格证 HA{year}{seq:07d} valid 3 years, for the new_certificate program.
         data = rules_to_data(load_rules_file(settings.BASE_DIR / "tenant_configs" / "henan.toml"))
         data["association"]["slug"] = SLUG
+        # The PDFs must carry the QR code the read-back checks decode.
+        data["certificates"]["registry_enabled"] = True
         tenant = tenant_onboard(rules=load_rules_data(data, source="bench cert")).tenant
     return tenant
 
@@ -140,13 +151,90 @@ def _wait_for(batch_id: int):
     raise InvariantBroken(f"batch {batch_id} not finished after {TIMEOUT_SECONDS} s")
 
 
+CHECK_TOOLS = ("pdftotext", "pdftoppm", "zbarimg")
+CHECK_THREADS = max(2, (os.cpu_count() or 1) * 2)  # each check waits on subprocesses, not on the GIL
+
+
+@dataclass(frozen=True)
+class PdfExpectation:
+    path: str
+    number: str
+    holder_name: str
+    verification_url: str
+
+
+@dataclass(frozen=True)
+class PdfCheck:
+    number: str
+    text_ok: bool | None  # None: the tool is missing, the check did not run
+    qr_ok: bool | None
+    problem: str = ""
+
+
+def _check_pdf(expected: PdfExpectation, *, check_text: bool, check_qr: bool) -> PdfCheck:
+    """Read one stored PDF back: its text must carry the number and holder, its QR the verification URL."""
+    problems = []
+    text_ok = qr_ok = None
+    if check_text:
+        text = subprocess.run(
+            ["pdftotext", "-layout", expected.path, "-"], capture_output=True, text=True, check=False
+        ).stdout
+        compact = "".join(text.split())  # layout may space out CJK characters
+        text_ok = all(value in text or value in compact for value in (expected.number, expected.holder_name))
+        if not text_ok:
+            problems.append(f"text lacks {expected.number} / {expected.holder_name}")
+    if check_qr:
+        with tempfile.TemporaryDirectory() as folder:
+            prefix = str(Path(folder) / "page")
+            subprocess.run(
+                ["pdftoppm", "-r", "100", "-png", "-f", "1", "-l", "1", "-singlefile", expected.path, prefix],
+                capture_output=True,
+                check=False,
+            )
+            decoded = subprocess.run(
+                ["zbarimg", "--raw", "-q", prefix + ".png"], capture_output=True, text=True, check=False
+            ).stdout.splitlines()
+        decoded = [line for line in decoded if line]
+        qr_ok = decoded == [expected.verification_url]
+        if not qr_ok:
+            problems.append(f"QR {decoded!r} != {expected.verification_url!r}")
+    return PdfCheck(number=expected.number, text_ok=text_ok, qr_ok=qr_ok, problem="; ".join(problems))
+
+
+def _check_pdfs(expectations: list[PdfExpectation]) -> dict:
+    """Every PDF read back in a small thread pool; the counts for the output line. Fails loudly on a bad one."""
+    missing = [tool for tool in CHECK_TOOLS if shutil.which(tool) is None]
+    check_text = "pdftotext" not in missing
+    check_qr = "pdftoppm" not in missing and "zbarimg" not in missing
+    started = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=CHECK_THREADS) as pool:
+        results = list(
+            pool.map(lambda item: _check_pdf(item, check_text=check_text, check_qr=check_qr), expectations)
+        )
+    text_ok = sum(1 for result in results if result.text_ok) if check_text else None
+    qr_ok = sum(1 for result in results if result.qr_ok) if check_qr else None
+    failed = [result for result in results if result.problem]
+    check(
+        not failed,
+        f"{len(failed)} of {len(results)} PDFs failed the read-back (text_ok={text_ok}, qr_ok={qr_ok}): "
+        + " | ".join(f"{result.number}: {result.problem}" for result in failed[:5]),
+    )
+    return {
+        "text_ok": text_ok,
+        "qr_ok": qr_ok,
+        "pdfs_checked": len(results),
+        "tools_missing": missing,
+        "check_seconds": round(time.perf_counter() - started, 2),
+    }
+
+
 def run(report) -> None:
     from celery.contrib.testing.worker import start_worker
 
     from certificates.models import Certificate, CertificateCounter
     from certificates.numbering import certificate_number
     from certificates.printouts import certificate_printout_pdf
-    from certificates.selectors import tenant_primary_host
+    from certificates.selectors import tenant_primary_host, verification_url
     from certificates.services import certificate_batch_start, certificate_printout
     from shared.accounts.models import StaffRole, User, UserKind
     from shared.celery import app
@@ -162,6 +250,12 @@ def run(report) -> None:
     ):
         with schema_context(tenant.schema_name):
             rules = rules_current()
+            check(
+                rules.certificates.registry_enabled,
+                "the bench tenant's registry is off: its PDFs carry no QR",
+            )
+            host = tenant_primary_host()
+            check(bool(host), "the bench tenant has no domain: its PDFs carry no QR")
             program, applications = _ensure_applications(COUNT)
             check(applications.count() >= COUNT, f"{applications.count()} applications, wanted {COUNT}")
             # Exactly COUNT eligible: any beyond (an earlier, larger run) are set aside for this run.
@@ -202,12 +296,24 @@ def run(report) -> None:
             pdf_bytes = sum(c.pdf.size for c in certificates)
 
             # Baseline: the same certificates' printouts, rendered directly (no DB, no storage, no task).
-            host = tenant_primary_host()
             printouts = [certificate_printout(c, rules=rules, host=host) for c in certificates]
             started = time.perf_counter()
             for printout in printouts:
                 certificate_printout_pdf(printout)
             direct_seconds = time.perf_counter() - started
+
+            # Read back every stored PDF (after the timing, not part of it).
+            checks = _check_pdfs(
+                [
+                    PdfExpectation(
+                        path=c.pdf.path,
+                        number=c.number,
+                        holder_name=c.holder_snapshot.get("name", ""),
+                        verification_url=verification_url(host=host, code=c.verification_code),
+                    )
+                    for c in certificates
+                ]
+            )
             _reset()
     app.conf.broker_url = original_broker
     connection.set_schema_to_public()
@@ -222,4 +328,5 @@ def run(report) -> None:
         direct_seconds=round(direct_seconds, 2),
         average_pdf_kb=round(pdf_bytes / COUNT / 1024, 1),
         worker="1 in-process Celery worker thread (solo pool, memory broker)",
+        **checks,
     )

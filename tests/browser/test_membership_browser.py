@@ -14,7 +14,7 @@ from django_tenants.utils import schema_context
 from playwright.sync_api import expect
 
 from tests.browser.registration_helpers import cleanup, logged_in, make_company, make_person
-from tests.browser.test_payment_browser import _confirm_transfer
+from tests.browser.test_payment_browser import _certificates_cleanup, _confirm_transfer
 from tests.unit.test_document_checks import photo_jpeg
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -30,6 +30,7 @@ def _admin():
 
 
 def _membership_cleanup(*, company, users) -> None:
+    _certificates_cleanup("gansu", holders=users)  # the 个人会员证 of each paid period
     from billing.models import Invoice, LedgerEntry, Order, OrderItem, Payment
     from membership.models import Membership, RecommendationBatch
     from shared.documents.models import Document
@@ -134,6 +135,7 @@ def _pay_fee(browser, browser_context_args, live_url, company_page, name, kind: 
 
 
 def test_gansu_membership_from_application_to_renewal(browser, browser_context_args, live_url):
+    from certificates.models import Certificate
     from membership.models import Membership
     from membership.tasks import membership_housekeeping_current_tenant
 
@@ -177,6 +179,8 @@ def test_gansu_membership_from_application_to_renewal(browser, browser_context_a
         expect(page.locator("#status")).to_have_text("正式会员")
         expect(page.locator("#period")).to_be_visible()
 
+        with schema_context("gansu"):  # the paid period issued the 个人会员证, valid to its end
+            assert Certificate.objects.filter(holder=person, kind="membership").count() == 1
         # The period ends; the beat's task expires it.
         with schema_context("gansu"):
             Membership.objects.filter(person=person).update(ends_on=timezone.localdate() - timedelta(days=1))
