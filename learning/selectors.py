@@ -13,16 +13,19 @@ from django.db.models import Q, QuerySet
 from learning.models import Course, CourseCompletion, Lesson, LessonProgress
 from registration.models import Application, ApplicationStatus, Program
 from shared.accounts.models import Company, User, UserKind
-from tenant_configs.schema import Rules
+from tenant_configs.schema import Payer, Rules
+from tenant_configs.selectors import rules_current
 
-# An application that entitles its person to the program's courses: paid (or completed after paying), or
-# approved with nothing to pay (henan's trainings are not paid online; members train free).
+# An application that entitles its person to the program's courses: paid (or completed after paying); where
+# the association takes no payment through the platform (henan: billing.payer = none), approved is final.
 ENTITLED_STATUSES = frozenset({ApplicationStatus.PAID, ApplicationStatus.COMPLETED})
 
 
 def _entitled_program_ids(person: User) -> QuerySet:
-    entitled = Q(status__in=ENTITLED_STATUSES) | Q(status=ApplicationStatus.APPROVED, fee_fen=0)
-    return Application.objects.filter(entitled, person=person).values("program_id")
+    statuses = set(ENTITLED_STATUSES)
+    if rules_current().billing.payer == Payer.NONE:
+        statuses.add(ApplicationStatus.APPROVED)
+    return Application.objects.filter(person=person, status__in=statuses).values("program_id")
 
 
 def courses_for_person(*, person: User) -> QuerySet[Course]:

@@ -447,4 +447,5 @@ def test_miniapp_student_pays_by_jsapi_asks_for_a_refund_and_finance_refunds(
     finally:
         with schema_context("miniapp"):
             Token.objects.filter(user=student).delete()
+        _certificates_cleanup("miniapp", holders=[student])  # payment issued its 听课证 and 准考证
         _billing_cleanup("miniapp", person=student, users=[student], sessions=[session])
