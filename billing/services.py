@@ -356,15 +356,9 @@ def _order_mark_paid(*, order: Order, actor: User | None, now: datetime) -> None
     applications_mark_paid(
         application_ids=application_ids, rules_version=order.rules_version, actor=actor, now=now
     )
-    if application_ids:
-        certificates_issue_on_payment(
-            rules=rules_current(),
-            applications=list(
-                Application.objects.select_related("program", "person").filter(pk__in=application_ids)
-            ),
-            actor=actor,
-            now=now,
-        )
+    certificates_issue_on_payment(
+        rules=rules_current(), application_ids=application_ids, actor=actor, now=now
+    )
     fee_ids = list(order.items.exclude(membership_fee=None).values_list("membership_fee_id", flat=True))
     if fee_ids:
         membership_fees_mark_paid(fee_ids=fee_ids, actor=actor, now=now)

@@ -448,14 +448,17 @@ PAYMENT_CONDITIONS = frozenset(
 
 
 def certificates_issue_on_payment(
-    *, rules: Rules, applications: list[Application], actor: User | None, now: datetime | None = None
+    *, rules: Rules, application_ids: list[int], actor: User | None, now: datetime | None = None
 ) -> list[Certificate]:
     """Billing calls this inside the transaction that marks the applications paid (an online notify, or
     finance confirming a transfer): the kinds issued after payment (听课证) for each application whose program
-    they apply to. Idempotent like certificate_issue."""
+    they apply to. Idempotent like certificate_issue; no query at all where the rules issue nothing then."""
     kinds = [kind for kind in rules.certificates.kinds if kind.condition in PAYMENT_CONDITIONS]
+    if not kinds or not application_ids:
+        return []
+    applications = Application.objects.select_related("program", "person").filter(pk__in=application_ids)
     issued = []
-    for application in applications:
+    for application in applications.order_by("pk"):
         for kind in kinds:
             if kind.programs and application.program.code not in kind.programs:
                 continue
