@@ -231,3 +231,23 @@ def live_url(live_port, django_db_blocker):
 
 def pytest_collection_modifyitems(config, items):
     items.sort(key=lambda item: item.get_closest_marker("browser") is not None)
+
+
+@pytest.fixture
+def celery_worker_thread(django_db_setup, django_db_blocker):
+    """A Celery worker thread in this process on the configured broker (Redis, or without it the filesystem
+    broker of `make run`, emptied first so only this test's tasks are there), committing to the test
+    database: tasks sent after commit by services or the live server really run, in their tenant."""
+    from celery.contrib.testing.worker import start_worker
+    from django.conf import settings as django_settings
+
+    from shared.celery import app
+
+    if str(app.conf.broker_url).startswith("filesystem"):
+        for leftover in (django_settings.CELERY_BROKER_DIR / "queue").glob("*"):
+            leftover.unlink(missing_ok=True)
+    with django_db_blocker.unblock():
+        with start_worker(
+            app, perform_ping_check=False, pool="solo", loglevel="WARNING", shutdown_timeout=10
+        ):
+            yield

@@ -348,25 +348,6 @@ def test_shanghai_company_pays_by_transfer_with_the_required_proof_and_the_assoc
         _billing_cleanup("shanghai", company=company, users=[*persons, operator], sessions=[session])
 
 
-@pytest.fixture
-def celery_worker_thread(django_db_setup, django_db_blocker):
-    """A Celery worker in this process (memory broker unless Redis is configured), so tasks scheduled after
-    commit by the live server (the refund's gateway call) really run, in the tenant that scheduled them."""
-    from celery.contrib.testing.worker import start_worker
-
-    from shared.celery import app
-
-    original = app.conf.broker_url
-    if not str(original).startswith("redis"):
-        app.conf.broker_url = "memory://"
-    with django_db_blocker.unblock():
-        with start_worker(
-            app, perform_ping_check=False, pool="solo", loglevel="WARNING", shutdown_timeout=10
-        ):
-            yield
-    app.conf.broker_url = original
-
-
 def test_miniapp_student_pays_by_jsapi_asks_for_a_refund_and_finance_refunds(
     browser, browser_context_args, live_url, celery_worker_thread
 ):

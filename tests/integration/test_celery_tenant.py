@@ -3,28 +3,18 @@
 import time
 
 import pytest
-from celery.contrib.testing.worker import start_worker
 from django.db import connection
 from django_tenants.utils import schema_context
 
-from shared.celery import app
 from tenants.models import TenantUsageSnapshot
 from tenants.tasks import usage_collect_current_tenant
 
 
 @pytest.fixture
-def worker(django_db_setup, django_db_blocker, settings):
-    """A worker thread on the configured broker (Redis when present), committing to the test database."""
-    original = app.conf.broker_url
-    if not str(original).startswith("redis"):
-        app.conf.broker_url = "memory://"
+def worker(celery_worker_thread, django_db_blocker):
+    yield
     with django_db_blocker.unblock():
-        with start_worker(
-            app, perform_ping_check=False, pool="solo", loglevel="WARNING", shutdown_timeout=10
-        ):
-            yield
         TenantUsageSnapshot.objects.all().delete()  # the worker committed them
-    app.conf.broker_url = original
 
 
 def test_task_runs_in_the_schema_that_scheduled_it(worker):
